@@ -1,0 +1,184 @@
+"""The console adapter: every command offline, as any member, moderator or admin.
+
+Type `/faq how much does it cost`, press a button by typing its number, `/as NAME [ROLE]` to become someone
+else, `/channel NAME` to move, `/help` for the command list, `/quit` to leave. With stdin not a terminal it reads
+one line at a time and prints what a member would see, so sessions can be scripted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shlex
+import sys
+from typing import TextIO
+
+from bot.core.app import Core
+from bot.core.commands import parse_line
+from bot.core.contract import Adapter, IncomingMessage
+from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role
+
+
+class ConsoleAdapter(Adapter):
+    """stdin/stdout; the reference adapter that tests drive."""
+
+    platform = "console"
+
+    def __init__(self, core: Core, *, user: str = "you", role: Role = Role.MEMBER, out: TextIO | None = None) -> None:
+        self.core = core
+        self.out = out or sys.stdout
+        self.member = Member(id=f"console:{user}", name=user, role=role)
+        self.place = Place("console", "general")
+        self._buttons: dict[int, tuple[str, MessageRef | None]] = {}
+        self._button_numbers = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._posted: dict[str, Reply] = {}
+        self.running = False
+
+    # -- the contract -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.running = True
+
+    async def stop(self) -> None:
+        self.running = False
+
+    async def post(self, place: Place, reply: Reply) -> MessageRef:
+        ref = MessageRef("console", place.channel, str(next(self._message_ids)))
+        self._posted[ref.message] = reply
+        self.show(reply, header=f"[#{place.channel}, message {ref.message}]", ref=ref)
+        return ref
+
+    async def update(self, ref: MessageRef, reply: Reply) -> None:
+        self._posted[ref.message] = reply
+        self.show(reply, header=f"[message {ref.message} updated]", ref=ref)
+
+    async def delete(self, ref: MessageRef) -> None:
+        self._posted.pop(ref.message, None)
+        self.write(f"[message {ref.message} deleted]")
+
+    async def restrict(self, member_id: str, place: Place, minutes: int) -> str:
+        self.write(f"[{member_id} timed out for {minutes} minutes]")
+        return f"timed out for {minutes} minutes"
+
+    # -- rendering ----------------------------------------------------------------------------------------
+
+    def write(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def show(self, reply: Reply, *, header: str | None = None, ref: MessageRef | None = None) -> None:
+        lines = [header] if header else []
+        if reply.ephemeral and header is None:
+            lines.append("(only you can see this)")
+        lines.append(reply.plain())
+        if reply.image is not None:
+            lines.append(f"[image: {reply.image.filename}, {len(reply.image.data)} bytes]")
+        for button in reply.buttons:
+            n = next(self._button_numbers)
+            self._buttons[n] = (button.action_id, ref)
+            lines.append(f"  [{n}] {button.label}")
+        self.write("\n".join(lines) + "\n")
+
+    # -- input --------------------------------------------------------------------------------------------
+
+    async def handle_line(self, line: str) -> bool:
+        """Process one line of input; returns False when the member asked to quit."""
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return True
+        if line.isdigit():
+            await self.press(int(line))
+            return True
+        if not line.startswith("/"):
+            # Plain text is a message in the channel: the spam scanner sees it like on a real server.
+            ref = MessageRef("console", self.place.channel, f"m{next(self._message_ids)}")
+            await self.core.on_message(IncomingMessage(ref=ref, author_id=self.member.id, author_name=self.member.name,
+                                                       text=line, ts=asyncio.get_running_loop().time()))
+            return True
+        name, _, rest = line[1:].partition(" ")
+        if name in ("quit", "exit"):
+            return False
+        if name == "help":
+            self.write(self.help_text())
+            return True
+        if name == "as":
+            self.switch_user(rest)
+            return True
+        if name == "channel":
+            self.place = Place("console", rest.strip().lstrip("#") or "general")
+            self.write(f"(now in #{self.place.channel})")
+            return True
+        spec = self.core.command(name)
+        args = parse_line(spec, rest) if spec else {}
+        reply = await self.core.dispatch(Invocation(name, self.member, self.place, args))
+        await self.deliver(reply)
+        return True
+
+    async def deliver(self, reply: Reply) -> None:
+        if reply.ephemeral:
+            self.show(reply)
+        else:
+            await self.post(self.place, reply)
+
+    async def press(self, number: int) -> None:
+        found = self._buttons.get(number)
+        if found is None:
+            self.write(f"(there is no button [{number}])")
+            return
+        action_id, ref = found
+        reply = await self.core.dispatch_action(Action(action_id, self.member, self.place, ref))
+        if reply.replace_original and ref is not None:
+            await self.update(ref, reply)
+        else:
+            await self.deliver(reply)
+
+    def switch_user(self, rest: str) -> None:
+        try:
+            parts = shlex.split(rest)
+        except ValueError:
+            parts = rest.split()
+        if not parts:
+            self.write(f"(you are {self.member.name}, {self.member.role.name.lower()})")
+            return
+        try:
+            role = Role.parse(parts[1]) if len(parts) > 1 else Role.MEMBER
+        except ValueError as exc:
+            self.write(f"({exc})")
+            return
+        self.member = Member(id=f"console:{parts[0]}", name=parts[0], role=role)
+        self.write(f"(you are now {parts[0]}, {role.name.lower()})")
+
+    def help_text(self) -> str:
+        lines = ["Commands:"]
+        for spec in self.core.commands:
+            if self.member.role >= spec.role:
+                opts = " ".join(f"[{o.name}]" for o in spec.options)
+                lines.append(f"  /{spec.name} {opts}".rstrip() + f" — {spec.description}")
+        lines += ["  /as NAME [member|moderator|admin] — switch user", "  /channel NAME — switch channel",
+                  "  NUMBER — press that button", "  /quit — leave"]
+        return "\n".join(lines)
+
+    async def run(self, stream: TextIO | None = None) -> None:
+        """Read lines until end of input or /quit."""
+        stream = stream or sys.stdin
+        interactive = stream.isatty()
+        await self.start()
+        if interactive:
+            self.write(f"Migraine community bot — console. You are {self.member.name} "
+                       f"({self.member.role.name.lower()}). Type /help, or /faq and a question.")
+        loop = asyncio.get_running_loop()
+        while self.running:
+            if interactive:
+                try:
+                    line = await loop.run_in_executor(None, input, "> ")
+                except EOFError:
+                    break
+            else:
+                line = await loop.run_in_executor(None, stream.readline)
+                if not line:
+                    break
+                self.write(f"> {line.rstrip()}")
+            if not await self.handle_line(line):
+                break
+        await self.stop()

@@ -1,0 +1,281 @@
+"""Load and validate the bot's YAML config.
+
+Every key is declared once below as a dataclass field (type, default, whether it is a secret). Loading checks
+types and unknown keys, substitutes `${ENV_VAR}` references, and fails with `ConfigError` naming the file, line and
+key. Secret values are wrapped in `Secret`, whose repr and str never show the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """A config problem: message names file, line and key, never a secret's value."""
+
+
+class Secret:
+    """A token or signing secret. Its text is only reachable through `.get()`."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str = "") -> None:
+        self._value = value
+        self.source = source  # e.g. "${DISCORD_TOKEN}", for messages
+
+    def get(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret(***)" if self._value else "Secret(<unset>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _secret(doc: str = "") -> Any:
+    return field(default_factory=lambda: Secret(""), metadata={"secret": True, "doc": doc})
+
+
+@dataclass
+class StorageConfig:
+    path: str = "./data/bot.db"
+
+
+@dataclass
+class FaqConfig:
+    path: str = "./faq"
+    # Below this confidence (0-1) the bot says "not sure" and offers suggestions instead of an answer.
+    min_confidence: float = 0.5
+
+
+@dataclass
+class SpamConfig:
+    enabled: bool = True
+    rules: str = "./rules/spam.yaml"
+
+
+@dataclass
+class PollsConfig:
+    templates: str = "./polls/templates.yaml"
+    # Seconds to wait after a vote before editing the poll message, so a burst of votes is one edit.
+    update_debounce: float = 2.0
+
+
+@dataclass
+class DiscordConfig:
+    enabled: bool = False
+    token: Secret = _secret()
+    guild_ids: list[int] = field(default_factory=list)
+    moderator_role_ids: list[int] = field(default_factory=list)
+    admin_role_ids: list[int] = field(default_factory=list)
+    mod_channel_id: int = 0
+    # Needed only for spam scanning: message content is a privileged intent on Discord.
+    message_content: bool = False
+    api_url: str = ""  # tests point discord.py's REST client at a local fake
+
+
+@dataclass
+class SlackConfig:
+    enabled: bool = False
+    mode: str = "socket"
+    bot_token: Secret = _secret()
+    app_token: Secret = _secret()
+    signing_secret: Secret = _secret()
+    host: str = "0.0.0.0"
+    port: int = 3000
+    api_url: str = "https://slack.com/api/"
+    moderator_ids: list[str] = field(default_factory=list)
+    admin_ids: list[str] = field(default_factory=list)
+    mod_channel: str = ""
+
+
+@dataclass
+class ConsoleConfig:
+    # Role given to console users unless --role says otherwise.
+    default_role: str = "member"
+
+
+@dataclass
+class Config:
+    log_level: str = "INFO"
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    faq: FaqConfig = field(default_factory=FaqConfig)
+    spam: SpamConfig = field(default_factory=SpamConfig)
+    polls: PollsConfig = field(default_factory=PollsConfig)
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
+    slack: SlackConfig = field(default_factory=SlackConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    source: str = field(default="<defaults>", metadata={"internal": True})
+    base_dir: str = field(default=".", metadata={"internal": True})
+
+    def resolve_path(self, relative: str) -> Path:
+        """Paths in a config file are relative to that file's folder."""
+        p = Path(relative)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+_CHOICES = {
+    "log_level": {"DEBUG", "INFO", "WARNING", "ERROR"},
+    "slack.mode": {"socket", "http"},
+    "console.default_role": {"member", "moderator", "admin"},
+}
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read, substitute and validate a config file. `None` gives the defaults."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    cfg = Config(source=str(path), base_dir=str(path.parent))
+    if node is None:
+        return cfg
+    problems: list[str] = []
+    _fill(cfg, node, str(path), "", problems)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return cfg
+
+
+def _fill(target: Any, node: yaml.Node, file: str, prefix: str, problems: list[str]) -> None:
+    where = f"{file}:{node.start_mark.line + 1}"
+    if not isinstance(node, yaml.MappingNode):
+        problems.append(f"{where}: {prefix.rstrip('.') or 'top level'} must be a mapping")
+        return
+    hints = typing.get_type_hints(type(target))
+    fields = {f.name: f for f in dataclasses.fields(target) if not f.metadata.get("internal")}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        full = prefix + str(key)
+        kwhere = f"{file}:{key_node.start_mark.line + 1}"
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            problems.append(f"{kwhere}: unknown key '{full}' (known here: {known})")
+            continue
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            _fill(getattr(target, key), value_node, file, full + ".", problems)
+            continue
+        try:
+            value = _convert(hint, value_node, full)
+        except ValueError as exc:
+            problems.append(f"{kwhere}: {full}: {exc}")
+            continue
+        if full in _CHOICES and value not in _CHOICES[full] and str(value).lower() not in _CHOICES[full]:
+            problems.append(f"{kwhere}: {full}: must be one of {', '.join(sorted(_CHOICES[full]))}")
+            continue
+        setattr(target, key, value)
+
+
+def _convert(hint: Any, node: yaml.Node, key: str) -> Any:
+    if hint is Secret:
+        if not isinstance(node, yaml.ScalarNode):
+            raise ValueError("must be a string, ideally ${ENV_VAR}")
+        raw = node.value
+        return Secret(_substitute(raw, key, secret=True), source=raw if _ENV_REF.search(raw) else "")
+    origin = typing.get_origin(hint)
+    if origin is list:
+        (item_type,) = typing.get_args(hint)
+        if isinstance(node, yaml.ScalarNode) and node.value in ("", "null", "~"):
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            raise ValueError(f"must be a list of {item_type.__name__}")
+        return [_scalar(item_type, item, key) for item in node.value]
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if not isinstance(node, yaml.ScalarNode):
+        raise ValueError(f"must be a single {hint.__name__} value")
+    return _scalar(hint, node, key)
+
+
+def _scalar(kind: type, node: yaml.Node, key: str) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise ValueError(f"items must be plain {kind.__name__} values")
+    raw = _substitute(node.value, key, secret=False)
+    if kind is bool:
+        low = raw.strip().lower()
+        if low in ("true", "yes", "on", "1"):
+            return True
+        if low in ("false", "no", "off", "0", ""):
+            return False
+        raise ValueError(f"must be true or false, not {raw!r}")
+    if kind is int:
+        try:
+            return int(raw.strip() or 0)
+        except ValueError:
+            raise ValueError(f"must be a whole number, not {raw!r}") from None
+    if kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"must be a number, not {raw!r}") from None
+    return raw
+
+
+def _substitute(raw: str, key: str, *, secret: bool) -> str:
+    # A missing variable becomes empty: whether that matters depends on whether the platform is enabled,
+    # which `missing_settings` checks with a message naming the key and the variable.
+    return _ENV_REF.sub(lambda m: os.environ.get(m.group(1), ""), raw)
+
+
+def missing_settings(cfg: Config) -> list[str]:
+    """What must still be set to run the enabled platforms, one line each naming the key."""
+    problems: list[str] = []
+
+    def need(key: str, value: Secret | str | int) -> None:
+        if value:
+            return
+        hint = ""
+        if isinstance(value, Secret) and value.source:
+            hint = f" (it reads {value.source}: set that environment variable)"
+        problems.append(f"{cfg.source}: {key} is not set{hint}")
+
+    if not cfg.discord.enabled and not cfg.slack.enabled:
+        problems.append(
+            f"{cfg.source}: no platform is enabled: set discord.enabled or slack.enabled to true "
+            "(or try the bot offline with `bot console`)"
+        )
+    if cfg.discord.enabled:
+        need("discord.token", cfg.discord.token)
+    if cfg.slack.enabled:
+        need("slack.bot_token", cfg.slack.bot_token)
+        if cfg.slack.mode == "socket":
+            need("slack.app_token", cfg.slack.app_token)
+        else:
+            need("slack.signing_secret", cfg.slack.signing_secret)
+    return problems
+
+
+def secrets_of(cfg: Config) -> list[str]:
+    """Every secret value, so the log filter can scrub them from any message."""
+    values = [cfg.discord.token, cfg.slack.bot_token, cfg.slack.app_token, cfg.slack.signing_secret]
+    return [s.get() for s in values if s.get()]

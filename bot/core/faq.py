@@ -1,0 +1,213 @@
+"""The FAQ feature: cited answers from the knowledge base, safety routing, hot reload and knowledge gaps."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.core.commands import Option, action, command, completer
+from bot.core.knowledge import Entry, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
+from bot.core.records import Action, Button, Invocation, Reply, Role, Source
+from bot.core.safety import Safety, classify
+from bot.core.search import SearchIndex, fold
+from bot.core.storage import Storage
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY = 500
+SUGGESTION_FLOOR = 0.2
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the FAQ found for one question."""
+
+    query: str
+    entry: Entry | None
+    confidence: float
+    suggestions: tuple[Entry, ...]
+    safety: Safety | None
+    safety_text: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "query": self.query,
+            "entry_id": self.entry.id if self.entry else None,
+            "title": self.entry.title if self.entry else None,
+            "answer": self.entry.answer if self.entry else self.safety_text,
+            "score": self.confidence,
+            "sources": [
+                {"title": s.title, "url": s.url, "citation": s.citation} for s in (self.entry.sources if self.entry else ())
+            ],
+            "suggestions": [{"id": e.id, "title": e.title} for e in self.suggestions],
+            "safety": self.safety,
+        }
+
+
+class Faq:
+    """Answers members' questions; admins reload content and read the gaps."""
+
+    def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.5) -> None:
+        self.storage = storage
+        self.path = Path(path)
+        self.min_confidence = min_confidence
+        self.kb: KnowledgeBase = load_knowledge_base(self.path)
+        self.index = SearchIndex(self.kb.entries, self.kb.lexicon)
+
+    # -- the engine ---------------------------------------------------------------------------------------
+
+    def reload(self) -> list[str]:
+        """Re-read the folder. On any problem keep serving the current KB and return the problems."""
+        try:
+            kb = load_knowledge_base(self.path)
+            index = SearchIndex(kb.entries, kb.lexicon)
+        except KnowledgeBaseError as exc:
+            return [str(p) for p in exc.problems]
+        self.kb, self.index = kb, index  # swapped together: a reader never sees a new KB with an old index
+        return []
+
+    def find(self, query: str) -> Answer:
+        """Answer one question without side effects."""
+        query = query.strip()[:MAX_QUERY]
+        safety = classify(query, self.kb.safety, self.index._rewrite)
+        if safety is not None:
+            text = self.kb.safety.crisis_reply if safety == "crisis" else self.kb.safety.unsafe_reply
+            return Answer(query, None, 0.0, (), safety, text)
+        hits = self.index.search(query, limit=4)
+        if hits and hits[0].confidence >= self.min_confidence:
+            return Answer(query, hits[0].entry, hits[0].confidence, tuple(h.entry for h in hits[1:]), None)
+        suggestions = tuple(h.entry for h in hits[:3] if h.confidence >= SUGGESTION_FLOOR)
+        return Answer(query, None, hits[0].confidence if hits else 0.0, suggestions, None)
+
+    async def ask(self, query: str) -> Answer:
+        """Answer, and remember questions the KB could not answer confidently."""
+        answer = self.find(query)
+        if answer.entry is None and answer.safety is None and fold(query):
+            await self._record_gap(answer)
+        return answer
+
+    async def _record_gap(self, answer: Answer) -> None:
+        if self.storage is None:
+            return
+        words = sorted(set(fold(answer.query).split()) - self.kb.lexicon.stopwords) or fold(answer.query).split()
+        key = " ".join(words)[:300]
+        best = answer.suggestions[0].id if answer.suggestions else None
+        async with self.storage.transaction() as db:
+            await db.execute(
+                "INSERT INTO faq_gaps(query_key, example, best_entry, best_score) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(query_key) DO UPDATE SET asked = asked + 1, last_seen = "
+                "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), best_entry = excluded.best_entry, "
+                "best_score = excluded.best_score",
+                (key, answer.query[:300], best, answer.confidence),
+            )
+
+    async def gaps(self, limit: int = 20) -> list[tuple[str, int, str | None]]:
+        """The most asked questions without a confident answer: (example, times asked, closest entry)."""
+        if self.storage is None:
+            return []
+        rows = await self.storage.fetchall(
+            "SELECT example, asked, best_entry FROM faq_gaps ORDER BY asked DESC, last_seen DESC LIMIT ?", (limit,)
+        )
+        return [(r["example"], r["asked"], r["best_entry"]) for r in rows]
+
+    # -- replies ------------------------------------------------------------------------------------------
+
+    def entry_reply(self, entry: Entry, *, ephemeral: bool = True, share: bool = True) -> Reply:
+        related = [self.kb.get(r) for r in entry.related]
+        buttons = [Button(e.title, f"faq:show:{e.id}") for e in related if e is not None][:4]
+        if share and ephemeral:
+            buttons.append(Button("Share in channel", f"faq:share:{entry.id}", "primary"))
+        return Reply(
+            title=entry.title, text=entry.answer, sources=entry.sources, buttons=tuple(buttons),
+            footer=self.kb.safety.disclaimer, ephemeral=ephemeral,
+        )
+
+    def answer_reply(self, answer: Answer) -> Reply:
+        if answer.safety is not None:
+            return Reply(title="Please take care" if answer.safety == "crisis" else "I can't help with that",
+                         text=answer.safety_text or "", ephemeral=True)
+        if answer.entry is not None:
+            return self.entry_reply(answer.entry)
+        if answer.suggestions:
+            return Reply(
+                title="I'm not sure I understood",
+                text="I couldn't find a confident answer to that. Did you mean one of these?",
+                buttons=tuple(Button(e.title, f"faq:show:{e.id}") for e in answer.suggestions),
+                footer="Try /faq with no question to see every topic.",
+            )
+        return Reply(
+            title="I'm not sure I understood",
+            text="I don't have an answer to that in the knowledge base. Try other words, or see every topic "
+                 "with /faq-topics. Our moderators read the questions I couldn't answer.",
+        )
+
+    def topics_reply(self) -> Reply:
+        fields = tuple(
+            (topic, "\n".join(f"• {e.title}" for e in entries)[:1000]) for topic, entries in self.kb.topics()
+        )
+        return Reply(title="What I can answer", text="Ask with /faq followed by your question, in your own words.",
+                     fields=fields, footer=self.kb.safety.disclaimer)
+
+    # -- commands -----------------------------------------------------------------------------------------
+
+    @command("faq", options=(Option("question", "Your question, in your own words", autocomplete=True, rest=True),))
+    async def cmd_faq(self, inv: Invocation) -> Reply:
+        """Ask a question about ketamine for migraine and get a short, cited answer."""
+        question = inv.args.get("question", "").strip()
+        if not question:
+            return self.topics_reply()
+        if question.startswith("entry:"):  # what autocomplete sends when a member picks a suggestion
+            entry = self.kb.get(question.removeprefix("entry:"))
+            if entry is not None:
+                return self.entry_reply(entry)
+        return self.answer_reply(await self.ask(question))
+
+    @command("faq-topics")
+    async def cmd_topics(self, inv: Invocation) -> Reply:
+        """List every topic the FAQ can answer."""
+        return self.topics_reply()
+
+    @command("faq-reload", role=Role.ADMIN)
+    async def cmd_reload(self, inv: Invocation) -> Reply:
+        """Admins: re-read the faq/ folder; on errors the current answers stay in place."""
+        problems = self.reload()
+        if self.storage is not None:
+            await self.storage.audit(inv.member.id, "faq.reload", str(self.path),
+                                     "ok" if not problems else f"{len(problems)} problem(s)")
+        if problems:
+            shown = "\n".join(problems[:15]) + (f"\n… and {len(problems) - 15} more" if len(problems) > 15 else "")
+            return Reply(title="Reload refused: the knowledge base has problems",
+                         text=f"Still serving the previous version ({len(self.kb.entries)} entries). "
+                              f"Fix these and reload again:\n{shown}")
+        return Reply(title="Knowledge base reloaded", text=f"Now serving {len(self.kb.entries)} entries.")
+
+    @command("faq-gaps", role=Role.ADMIN)
+    async def cmd_gaps(self, inv: Invocation) -> Reply:
+        """Admins: the questions members asked most that had no confident answer."""
+        rows = await self.gaps()
+        if not rows:
+            return Reply(title="Knowledge gaps", text="No unanswered questions recorded yet.")
+        lines = [f"{n}× {q}" + (f"  (closest: {best})" if best else "") for q, n, best in rows]
+        return Reply(title="Knowledge gaps", text="\n".join(lines))
+
+    @completer("faq", "question")
+    async def complete_question(self, partial: str) -> list[tuple[str, str]]:
+        """(label, value) pairs: entry titles matching what the member has typed so far."""
+        return [(e.title, f"entry:{e.id}") for e in self.index.complete(partial[:MAX_QUERY], limit=25)]
+
+    @action("faq")
+    async def on_button(self, act: Action, parts: list[str]) -> Reply:
+        """faq:show:<id> answers privately, faq:share:<id> posts the entry for the whole channel."""
+        if len(parts) != 2 or parts[0] not in ("show", "share"):
+            return Reply(text="That button is not valid any more.")
+        entry = self.kb.get(parts[1])
+        if entry is None:
+            return Reply(text="That answer is no longer in the knowledge base. Try /faq-topics.")
+        if parts[0] == "share":
+            return self.entry_reply(entry, ephemeral=False, share=False)
+        return self.entry_reply(entry)
+
+
+def sources_text(sources: tuple[Source, ...]) -> str:
+    return "; ".join(s.title + (f" <{s.url}>" if s.url else f" ({s.citation})" if s.citation else "") for s in sources)

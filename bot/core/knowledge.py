@@ -1,0 +1,347 @@
+"""The knowledge base: entries read from `faq/*.yaml`, validated with file and line for every problem.
+
+Files whose names start with `_` are not entries: `_safety.yaml` holds the disclaimer and the safety and crisis
+replies with the patterns that trigger them, `_lexicon.yaml` the synonyms and stop-words the search uses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+from bot.core.records import Source
+from bot.core.yamlcheck import Problem, YamlFile
+
+ENTRY_KEYS = ("id", "title", "questions", "answer", "sources", "tags", "related", "updated")
+REQUIRED_KEYS = ("id", "title", "questions", "answer", "sources")
+FILE_KEYS = ("topic", "entries")
+SOURCE_KEYS = ("title", "url", "citation")
+SAFETY_KEYS = ("disclaimer", "unsafe_reply", "crisis_reply", "unsafe_patterns", "crisis_patterns")
+LEXICON_KEYS = ("synonyms", "stopwords")
+
+# Platform limits an answer must fit, with the disclaimer and escaping: a Slack section block holds 3,000
+# characters and a Discord embed description 4,096. Titles become button labels (Slack allows 75).
+MAX_ANSWER = 2400
+MAX_TITLE = 75
+MAX_QUESTION = 150
+MAX_SOURCE_TITLE = 200
+MAX_REPLY_TEXT = 900
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    title: str
+    questions: tuple[str, ...]
+    answer: str
+    sources: tuple[Source, ...]
+    topic: str
+    file: str
+    line: int
+    tags: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
+    updated: str | None = None
+
+
+@dataclass(frozen=True)
+class SafetyTexts:
+    disclaimer: str
+    unsafe_reply: str
+    crisis_reply: str
+    unsafe_patterns: tuple[re.Pattern[str], ...]
+    crisis_patterns: tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # canonical -> variants
+    stopwords: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    entries: tuple[Entry, ...]
+    safety: SafetyTexts
+    lexicon: Lexicon
+    path: str
+
+    def get(self, entry_id: str) -> Entry | None:
+        return self._by_id.get(entry_id)
+
+    @property
+    def _by_id(self) -> dict[str, Entry]:
+        cached = self.__dict__.get("_by_id_cache")
+        if cached is None:
+            cached = {e.id: e for e in self.entries}
+            object.__setattr__(self, "_by_id_cache", cached)
+        return cached
+
+    def topics(self) -> list[tuple[str, list[Entry]]]:
+        """Entries grouped by topic, in file order."""
+        groups: dict[str, list[Entry]] = {}
+        for e in self.entries:
+            groups.setdefault(e.topic, []).append(e)
+        return list(groups.items())
+
+
+class KnowledgeBaseError(Exception):
+    """The knowledge base has problems; `problems` lists every one as file:line: message."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
+    """Read and validate every YAML file in `directory`; raise KnowledgeBaseError listing all problems."""
+    directory = Path(directory)
+    problems: list[Problem] = []
+    if not directory.is_dir():
+        raise KnowledgeBaseError([Problem(str(directory), 0, "knowledge base folder not found")])
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    entries: list[Entry] = []
+    related_refs: list[tuple[Entry, str, YamlFile, yaml.Node]] = []
+    seen_ids: dict[str, Entry] = {}
+    seen_questions: dict[str, Entry] = {}
+    safety: SafetyTexts | None = None
+    lexicon = Lexicon()
+    for path in files:
+        doc = YamlFile(path, _display(path))
+        if path.name.startswith("_"):
+            if path.stem == "_safety":
+                safety = _load_safety(doc)
+            elif path.stem == "_lexicon":
+                lexicon = _load_lexicon(doc) or lexicon
+            else:
+                doc.add(None, "unknown special file (files starting with '_' are _safety.yaml and _lexicon.yaml)")
+            problems.extend(doc.problems)
+            continue
+        for entry, refs in _load_entries(doc):
+            first = seen_ids.get(entry.id)
+            if first:
+                doc.add(refs["id"], f"duplicate id '{entry.id}' (first defined at {first.file}:{first.line})")
+                continue
+            for q, qnode in zip(entry.questions, refs["questions"], strict=True):
+                key = " ".join(q.casefold().split())
+                other = seen_questions.get(key)
+                if other:
+                    doc.add(qnode, f"question {q!r} is already asked in entry '{other.id}' ({other.file}:{other.line})")
+                else:
+                    seen_questions[key] = entry
+            seen_ids[entry.id] = entry
+            entries.append(entry)
+            for rid, rnode in zip(entry.related, refs["related"], strict=True):
+                related_refs.append((entry, rid, doc, rnode))
+        problems.extend(doc.problems)
+    for entry, rid, doc, rnode in related_refs:
+        if rid not in seen_ids:
+            problems.append(Problem(doc.name, rnode.start_mark.line + 1,
+                                    f"entry '{entry.id}': related id '{rid}' does not exist"))
+        elif rid == entry.id:
+            problems.append(Problem(doc.name, rnode.start_mark.line + 1, f"entry '{entry.id}' lists itself as related"))
+    if safety is None and not any("_safety" in p.file for p in problems):
+        problems.append(Problem(str(directory / "_safety.yaml"), 0,
+                                "missing: the disclaimer and safety replies must be defined"))
+    if not entries and not problems:
+        problems.append(Problem(str(directory), 0, "no entries found"))
+    if problems:
+        raise KnowledgeBaseError(problems)
+    assert safety is not None
+    return KnowledgeBase(entries=tuple(entries), safety=safety, lexicon=lexicon, path=str(directory))
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _load_entries(doc: YamlFile) -> list[tuple[Entry, dict]]:
+    if doc.root is None:
+        if not doc.problems:
+            doc.add(None, "file is empty (expected 'entries:')")
+        return []
+    top = doc.mapping(doc.root, "file")
+    if top is None:
+        return []
+    for key, (knode, _) in top.items():
+        if key not in FILE_KEYS:
+            doc.add(knode, f"unknown top-level key '{key}' (allowed: {', '.join(FILE_KEYS)})")
+    topic = doc.path.stem.replace("-", " ").replace("_", " ").capitalize()
+    if "topic" in top:
+        topic = doc.text(top["topic"][1], "topic", max_len=MAX_TITLE) or topic
+    if "entries" not in top:
+        doc.add(doc.root, "missing 'entries:' list")
+        return []
+    entries_node = top["entries"][1]
+    if not isinstance(entries_node, yaml.SequenceNode):
+        doc.add(entries_node, "'entries' must be a list of entries")
+        return []
+    out = []
+    for node in entries_node.value:
+        loaded = _load_entry(doc, node, topic)
+        if loaded:
+            out.append(loaded)
+    return out
+
+
+def _load_entry(doc: YamlFile, node: yaml.Node, topic: str) -> tuple[Entry, dict] | None:
+    fields = doc.mapping(node, "entry")
+    if fields is None:
+        return None
+    name = "entry"
+    if "id" in fields:
+        raw_id = doc.value(fields["id"][1])
+        name = f"entry '{raw_id}'"
+    before = len(doc.problems)
+    for key, (knode, _) in fields.items():
+        if key not in ENTRY_KEYS:
+            doc.add(knode, f"{name}: unknown key '{key}' (allowed: {', '.join(ENTRY_KEYS)})")
+    for key in REQUIRED_KEYS:
+        if key not in fields:
+            doc.add(node, f"{name}: missing required key '{key}'")
+    if len(doc.problems) > before and any(k not in fields for k in REQUIRED_KEYS):
+        return None
+
+    entry_id = doc.text(fields["id"][1], f"{name}: id")
+    if entry_id is not None and not _ID.match(entry_id):
+        doc.add(fields["id"][1], f"{name}: id must be 2-63 lowercase letters, digits or hyphens")
+    title = doc.text(fields["title"][1], f"{name}: title", max_len=MAX_TITLE)
+    questions = doc.text_list(fields["questions"][1], f"{name}: questions", max_len=MAX_QUESTION)
+    if not questions and isinstance(fields["questions"][1], yaml.SequenceNode):
+        doc.add(fields["questions"][1], f"{name}: needs at least one question")
+    answer = doc.text(fields["answer"][1], f"{name}: answer", max_len=MAX_ANSWER)
+    sources = _load_sources(doc, fields["sources"][1], name)
+    tags = doc.text_list(fields["tags"][1], f"{name}: tags", max_len=40) if "tags" in fields else []
+    related = doc.text_list(fields["related"][1], f"{name}: related") if "related" in fields else []
+    updated = None
+    if "updated" in fields:
+        value = doc.value(fields["updated"][1])
+        if isinstance(value, dt.date):
+            updated = value.isoformat()
+        else:
+            try:
+                updated = dt.date.fromisoformat(str(value)).isoformat()
+            except ValueError:
+                doc.add(fields["updated"][1], f"{name}: updated must be a date like 2026-01-31")
+    seen_q: set[str] = set()
+    for q, qnode in questions:
+        key = " ".join(q.casefold().split())
+        if key in seen_q:
+            doc.add(qnode, f"{name}: question {q!r} is listed twice")
+        seen_q.add(key)
+    if len(doc.problems) > before or None in (entry_id, title, answer) or not sources:
+        return None
+    assert entry_id and title and answer
+    entry = Entry(
+        id=entry_id, title=title, questions=tuple(q for q, _ in questions), answer=answer,
+        sources=tuple(sources), topic=topic, file=doc.name, line=node.start_mark.line + 1,
+        tags=tuple(t.lower() for t, _ in tags), related=tuple(r for r, _ in related), updated=updated,
+    )
+    refs = {"id": fields["id"][1], "questions": [n for _, n in questions], "related": [n for _, n in related]}
+    return entry, refs
+
+
+def _load_sources(doc: YamlFile, node: yaml.Node, name: str) -> list[Source]:
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        doc.add(node, f"{name}: sources must be a non-empty list (each with a title and a url or citation)")
+        return []
+    out = []
+    for item in node.value:
+        fields = doc.mapping(item, f"{name}: source")
+        if fields is None:
+            continue
+        ok = True
+        for key, (knode, _) in fields.items():
+            if key not in SOURCE_KEYS:
+                doc.add(knode, f"{name}: source has unknown key '{key}' (allowed: {', '.join(SOURCE_KEYS)})")
+                ok = False
+        title = doc.text(fields["title"][1], f"{name}: source title", max_len=MAX_SOURCE_TITLE) \
+            if "title" in fields else None
+        if "title" not in fields:
+            doc.add(item, f"{name}: source needs a title")
+        url = doc.text(fields["url"][1], f"{name}: source url") if "url" in fields else None
+        citation = doc.text(fields["citation"][1], f"{name}: source citation", max_len=400) \
+            if "citation" in fields else None
+        if "url" not in fields and "citation" not in fields:
+            doc.add(item, f"{name}: source needs a url or a citation")
+            ok = False
+        if url is not None and not valid_url(url):
+            doc.add(fields["url"][1], f"{name}: source url {url!r} is not a valid http(s) address")
+            ok = False
+        if ok and title:
+            out.append(Source(title=title, url=url, citation=citation))
+    return out
+
+
+def valid_url(url: str) -> bool:
+    if any(c.isspace() for c in url) or len(url) > 500:
+        return False
+    parsed = urlparse(url)
+    host = parsed.hostname or ""
+    return parsed.scheme in ("http", "https") and "." in host and not host.startswith(".")
+
+
+def _load_safety(doc: YamlFile) -> SafetyTexts | None:
+    if doc.root is None:
+        if not doc.problems:
+            doc.add(None, "file is empty")
+        return None
+    top = doc.mapping(doc.root, "file")
+    if top is None:
+        return None
+    for key, (knode, _) in top.items():
+        if key not in SAFETY_KEYS:
+            doc.add(knode, f"unknown key '{key}' (allowed: {', '.join(SAFETY_KEYS)})")
+    texts: dict[str, str | None] = {}
+    for key in ("disclaimer", "unsafe_reply", "crisis_reply"):
+        if key not in top:
+            doc.add(doc.root, f"missing required key '{key}'")
+            texts[key] = None
+        else:
+            texts[key] = doc.text(top[key][1], key, max_len=MAX_REPLY_TEXT)
+    patterns: dict[str, list[re.Pattern[str]]] = {}
+    for key in ("unsafe_patterns", "crisis_patterns"):
+        patterns[key] = []
+        if key not in top:
+            doc.add(doc.root, f"missing required key '{key}'")
+            continue
+        for raw, pnode in doc.text_list(top[key][1], key):
+            try:
+                patterns[key].append(re.compile(raw))
+            except re.error as exc:
+                doc.add(pnode, f"{key}: invalid regular expression {raw!r}: {exc}")
+    if doc.problems or None in texts.values():
+        return None
+    return SafetyTexts(
+        disclaimer=texts["disclaimer"] or "", unsafe_reply=texts["unsafe_reply"] or "",
+        crisis_reply=texts["crisis_reply"] or "", unsafe_patterns=tuple(patterns["unsafe_patterns"]),
+        crisis_patterns=tuple(patterns["crisis_patterns"]),
+    )
+
+
+def _load_lexicon(doc: YamlFile) -> Lexicon | None:
+    if doc.root is None:
+        return None
+    top = doc.mapping(doc.root, "file")
+    if top is None:
+        return None
+    for key, (knode, _) in top.items():
+        if key not in LEXICON_KEYS:
+            doc.add(knode, f"unknown key '{key}' (allowed: {', '.join(LEXICON_KEYS)})")
+    synonyms: dict[str, tuple[str, ...]] = {}
+    if "synonyms" in top:
+        groups = doc.mapping(top["synonyms"][1], "synonyms")
+        for canonical, (_, vnode) in (groups or {}).items():
+            variants = doc.text_list(vnode, f"synonyms of '{canonical}'")
+            synonyms[canonical.lower()] = tuple(v.lower() for v, _ in variants)
+    stopwords = frozenset(s.lower() for s, _ in doc.text_list(top["stopwords"][1], "stopwords")) \
+        if "stopwords" in top else frozenset()
+    return Lexicon(synonyms=synonyms, stopwords=stopwords)

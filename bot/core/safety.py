@@ -1,0 +1,29 @@
+"""Routing of questions that must never get knowledge-base content: crisis first, then unsafe use.
+
+The patterns and the replies live in `faq/_safety.yaml`, so admins can widen them without touching code. They
+are matched against the same folded, lexicon-rewritten text the search uses ("special k" reads as "ketamine").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from bot.core.knowledge import SafetyTexts
+from bot.core.search import fold
+
+Safety = Literal["unsafe", "crisis"]
+
+
+def classify(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lambda s: s) -> Safety | None:
+    """'crisis' for thoughts of suicide or self-harm, 'unsafe' for misuse, else None."""
+    folded = fold(question)
+    text = f" {rewrite(folded)} "
+    raw = f" {folded} "
+    # No "not crisis" exceptions on purpose: an idiom next to a real plea ("it's killing me, I want to end
+    # it") must still reach the crisis reply, so the patterns themselves are written narrowly.
+    if any(p.search(text) or p.search(raw) for p in texts.crisis_patterns):
+        return "crisis"
+    if any(p.search(text) or p.search(raw) for p in texts.unsafe_patterns):
+        return "unsafe"
+    return None

@@ -1,0 +1,217 @@
+"""Typo-tolerant ranking of knowledge-base entries for what members actually type.
+
+Pipeline for a query: normalise (NFKC, casefold, accents off) -> rewrite slang and other-language phrases to
+canonical words (lexicon) -> tokens -> correct typos against the KB's own vocabulary (bounded edit distance) ->
+light stemming. Entries are ranked with field-weighted BM25 over title, questions, tags and answer; the few best are
+re-scored by fuzzy similarity to their questions. The confidence (0-1) mixes how much of the query's information
+the entry covers with how close the query is to one of the entry's questions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
+
+from bot.core.knowledge import Entry, Lexicon
+
+_NON_WORD = re.compile(r"[^\w]+")
+_FIELD_WEIGHTS = {"title": 3.0, "questions": 2.0, "tags": 2.0, "answer": 0.6}
+_K1 = 1.2
+_B = 0.5
+_RESCORE = 12
+
+
+@lru_cache(maxsize=65536)
+def fold(text: str) -> str:
+    """Casefolded, accent-free, punctuation-free text with single spaces."""
+    text = unicodedata.normalize("NFKC", text[:2000]).casefold()
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    return " ".join(_NON_WORD.sub(" ", text).replace("_", " ").split())
+
+
+@lru_cache(maxsize=65536)
+def stem(token: str) -> str:
+    """A deliberately small English suffix stripper: enough to meet 'infusions'/'infusion', 'costs'/'cost'."""
+    if len(token) <= 4 or token.isdigit():
+        return token
+    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+            if suffix == "s" and token.endswith(("ss", "us", "is")):
+                return token
+            if suffix == "es" and not token.endswith(("sses", "shes", "ches", "xes")):
+                continue
+            return token[: len(token) - len(suffix)] + repl
+    return token
+
+
+@dataclass(frozen=True)
+class Hit:
+    entry: Entry
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """A query after normalisation: the folded text and its content terms (stemmed)."""
+
+    text: str
+    terms: tuple[str, ...]
+    unknown: tuple[str, ...]  # words the KB does not know at all, even allowing typos
+
+
+class SearchIndex:
+    """An immutable index of one knowledge base; building a new one is how a reload swaps content."""
+
+    def __init__(self, entries: Iterable[Entry], lexicon: Lexicon) -> None:
+        self.entries = tuple(entries)
+        self.stopwords = lexicon.stopwords
+        self._rewrite = _phrase_rewriter(lexicon)
+        self._postings: dict[str, list[tuple[int, float]]] = {}
+        self._questions: list[list[str]] = []
+        raw_vocab: Counter[str] = Counter()
+        lengths: list[float] = []
+        per_entry: list[Counter[str]] = []
+        for entry in self.entries:
+            weighted: Counter[str] = Counter()
+            fields = {
+                "title": entry.title,
+                "questions": " ".join(entry.questions),
+                "tags": " ".join(entry.tags),
+                "answer": entry.answer,
+            }
+            for name, text in fields.items():
+                words = self._words(text)
+                raw_vocab.update(words)
+                for w in words:
+                    if w not in self.stopwords:
+                        weighted[stem(w)] += _FIELD_WEIGHTS[name]
+            per_entry.append(weighted)
+            lengths.append(sum(weighted.values()))
+            self._questions.append([self._rewrite(fold(q)) for q in (entry.title, *entry.questions)])
+        avg = sum(lengths) / len(lengths) if lengths else 1.0
+        n = len(self.entries)
+        df: Counter[str] = Counter()
+        for weighted in per_entry:
+            df.update(weighted.keys())
+        self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        self._max_idf = math.log(1 + (n + 0.5) / 0.5) if n else 1.0
+        for i, weighted in enumerate(per_entry):
+            norm = _K1 * (1 - _B + _B * lengths[i] / avg)
+            for term, tf in weighted.items():
+                score = self._idf[term] * tf * (_K1 + 1) / (tf + norm)
+                self._postings.setdefault(term, []).append((i, score))
+        for variants in lexicon.synonyms.values():
+            for v in variants:
+                raw_vocab.update(fold(v).split())
+        raw_vocab.update(self.stopwords)
+        self._vocab = set(raw_vocab)
+        # Candidates for typo correction, bucketed by length so a lookup only compares similar-length words.
+        self._by_length: dict[int, list[str]] = {}
+        for w in sorted(self._vocab, key=lambda w: -raw_vocab[w]):
+            if len(w) >= 3 and not w.isdigit():
+                self._by_length.setdefault(len(w), []).append(w)
+        self._corrections: dict[str, str | None] = {}
+
+    def _words(self, text: str) -> list[str]:
+        return self._rewrite(fold(text)).split()
+
+    def correct(self, word: str) -> str | None:
+        """The KB word this one is a typo of, or None when nothing is close enough."""
+        if word in self._vocab:
+            return word
+        if word in self._corrections:
+            return self._corrections[word]
+        best: str | None = None
+        if len(word) >= 4 and not word.isdigit():
+            max_edits = 1 if len(word) <= 5 else 2
+            best_distance = max_edits + 1
+            for length in range(len(word) - max_edits, len(word) + max_edits + 1):
+                candidates = self._by_length.get(length)
+                if not candidates:
+                    continue
+                found = process.extractOne(word, candidates, scorer=Levenshtein.distance,
+                                           score_cutoff=best_distance - 1)
+                if found is not None and found[1] < best_distance:
+                    best, best_distance = found[0], found[1]
+        if len(self._corrections) < 100_000:
+            self._corrections[word] = best
+        return best
+
+    def analyse(self, query: str) -> Analysed:
+        text = self._rewrite(fold(query))
+        terms: list[str] = []
+        unknown: list[str] = []
+        for word in text.split():
+            if word in self.stopwords:
+                continue
+            fixed = self.correct(word)
+            if fixed is None:
+                unknown.append(word)
+                continue
+            if fixed in self.stopwords:
+                continue
+            terms.append(stem(fixed))
+        return Analysed(text=text, terms=tuple(dict.fromkeys(terms)), unknown=tuple(dict.fromkeys(unknown)))
+
+    def search(self, query: str, limit: int = 4) -> list[Hit]:
+        """The best entries for `query`, most confident first."""
+        q = self.analyse(query)
+        if not q.terms:
+            return []
+        scores: dict[int, float] = {}
+        matched: dict[int, float] = {}
+        for term in q.terms:
+            idf = self._idf.get(term, 0.0)
+            for i, s in self._postings.get(term, ()):
+                scores[i] = scores.get(i, 0.0) + s
+                matched[i] = matched.get(i, 0.0) + idf
+        if not scores:
+            return []
+        # Unknown words count as highly informative: a query mostly about something the KB never mentions
+        # ("best pizza near me") must not be answered from the one word it shares with an entry.
+        total_info = sum(self._idf.get(t, self._max_idf) for t in q.terms) + self._max_idf * len(q.unknown)
+        best = sorted(scores, key=scores.__getitem__, reverse=True)[:_RESCORE]
+        top_score = scores[best[0]]
+        q_text = " ".join(w for w in q.text.split() if w not in self.stopwords) or q.text
+        hits = []
+        for i in best:
+            coverage = matched[i] / total_info if total_info else 0.0
+            similarity = max(fuzz.token_set_ratio(q_text, s) for s in self._questions[i]) / 100.0
+            relative = scores[i] / top_score
+            confidence = 0.5 * coverage + 0.3 * similarity + 0.2 * relative
+            hits.append(Hit(self.entries[i], round(min(confidence, 1.0), 4)))
+        hits.sort(key=lambda h: h.confidence, reverse=True)
+        return hits[:limit]
+
+    def complete(self, prefix: str, limit: int = 25) -> list[Entry]:
+        """Entries for an autocomplete box: by search when the member typed words, else in KB order."""
+        if not fold(prefix):
+            return list(self.entries[:limit])
+        return [h.entry for h in self.search(prefix, limit=limit)]
+
+
+def _phrase_rewriter(lexicon: Lexicon):
+    """One compiled pass that rewrites every variant (single words or phrases) to its canonical word."""
+    mapping: dict[str, str] = {}
+    for canonical, variants in lexicon.synonyms.items():
+        canon = fold(canonical)
+        for v in variants:
+            key = fold(v)
+            if key and key != canon:
+                mapping[key] = canon
+    if not mapping:
+        return lambda text: text
+    pattern = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True)) + r")\b")
+
+    def rewrite(text: str) -> str:
+        return pattern.sub(lambda m: mapping[m.group(1)], text)
+
+    return rewrite

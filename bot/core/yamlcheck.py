@@ -1,0 +1,100 @@
+"""Reading admin-edited YAML with line numbers, so every problem can be reported as `file:line: what is wrong`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class YamlFile:
+    """A parsed YAML file that keeps each node's line, and collects problems instead of raising."""
+
+    def __init__(self, path: Path, display: str | None = None) -> None:
+        self.path = path
+        self.name = display or str(path)
+        self.problems: list[Problem] = []
+        self.root: yaml.Node | None = None
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problems.append(Problem(self.name, 1, f"cannot read file: {exc}"))
+            return
+        try:
+            self.root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            line = mark.line + 1 if mark else 1
+            what = getattr(exc, "problem", None) or str(exc)
+            context = getattr(exc, "context", None)
+            self.problems.append(
+                Problem(self.name, line, f"YAML syntax error: {what}" + (f" ({context})" if context else ""))
+            )
+
+    def add(self, node: yaml.Node | None, message: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 1
+        self.problems.append(Problem(self.name, line, message))
+
+    def mapping(self, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
+        """Keys of a mapping node -> (key node, value node); reports duplicate keys, which YAML silently merges."""
+        if not isinstance(node, yaml.MappingNode):
+            self.add(node, f"{what} must be a mapping of keys to values")
+            return None
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in out:
+                self.add(key_node, f"{what}: key '{key}' appears twice")
+                continue
+            out[key] = (key_node, value_node)
+        return out
+
+    def value(self, node: yaml.Node) -> Any:
+        """The Python value of a node, as yaml.safe_load would give it."""
+        loader = yaml.SafeLoader("")
+        try:
+            return loader.construct_object(node, deep=True)
+        finally:
+            loader.dispose()
+
+    def text(self, node: yaml.Node, what: str, *, max_len: int | None = None) -> str | None:
+        """A non-empty string scalar, or None after reporting why not."""
+        if not isinstance(node, yaml.ScalarNode):
+            self.add(node, f"{what} must be text")
+            return None
+        value = self.value(node)
+        if not isinstance(value, str):
+            value = "" if value is None else str(value)
+        value = value.strip()
+        if not value:
+            self.add(node, f"{what} is empty")
+            return None
+        if max_len is not None and len(value) > max_len:
+            self.add(node, f"{what} is {len(value)} characters; the limit is {max_len}")
+            return None
+        return value
+
+    def text_list(self, node: yaml.Node, what: str, *, max_len: int | None = None) -> list[tuple[str, yaml.Node]]:
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            self.add(node, f"{what} must be a list")
+            return []
+        out = []
+        for item in node.value:
+            value = self.text(item, f"{what} item", max_len=max_len)
+            if value is not None:
+                out.append((value, item))
+        return out
