@@ -20,6 +20,8 @@ log = logging.getLogger("bot.events")
 class Core:
     """Everything a member, moderator or admin can do, behind `dispatch` and `dispatch_action`."""
 
+    faq: Faq
+
     def __init__(self, config: Config, storage: Storage, features: Iterable[object]) -> None:
         self.config = config
         self.storage = storage

@@ -30,14 +30,34 @@ class Option:
 
 
 @dataclass(frozen=True)
+class FormField:
+    name: str  # the option name the value is passed as
+    label: str
+    long: bool = False
+    required: bool = True
+    placeholder: str = ""
+    max_length: int = 400
+
+
+@dataclass(frozen=True)
+class Form:
+    """A dialog (Discord modal, Slack modal) a command opens when run with no arguments."""
+
+    title: str
+    fields: tuple[FormField, ...]
+
+
+@dataclass(frozen=True)
 class CommandSpec:
     name: str
     description: str
     role: Role = Role.MEMBER
     options: tuple[Option, ...] = ()
     handler: Handler | None = field(default=None, compare=False, repr=False)
-    # Where the platform offers a form (Discord modal, Slack modal), the command opens it when run bare.
-    form: str | None = None
+    form: Form | None = None
+    # "slash": typed command. "message": run on someone's message (Discord context menu, Slack message
+    # shortcut); the adapter passes the message as args text, author, channel, message, link.
+    kind: str = "slash"
 
 
 @dataclass(frozen=True)
@@ -48,13 +68,14 @@ class ActionSpec:
 
 
 def command(name: str, *, role: Role = Role.MEMBER, options: tuple[Option, ...] = (),
-            form: str | None = None) -> Callable[[Any], Any]:
+            form: Form | None = None, kind: str = "slash") -> Callable[[Any], Any]:
     """Declare a feature method as a command; the first docstring line becomes its description."""
 
     def mark(fn: Any) -> Any:
         doc = inspect.getdoc(fn) or name
         description = doc.strip().splitlines()[0][:100]
-        fn.__command__ = CommandSpec(name=name, description=description, role=role, options=options, form=form)
+        fn.__command__ = CommandSpec(name=name, description=description, role=role, options=options, form=form,
+                                     kind=kind)
         return fn
 
     return mark
@@ -88,7 +109,8 @@ def collect(feature: object) -> tuple[list[CommandSpec], list[ActionSpec], dict[
         bound = getattr(feature, attr, None)
         spec = getattr(fn, "__command__", None)
         if spec is not None:
-            commands.append(CommandSpec(spec.name, spec.description, spec.role, spec.options, bound, spec.form))
+            commands.append(CommandSpec(spec.name, spec.description, spec.role, spec.options, bound, spec.form,
+                                        spec.kind))
         aspec = getattr(fn, "__action__", None)
         if aspec is not None:
             actions.append(ActionSpec(aspec.prefix, aspec.role, bound))

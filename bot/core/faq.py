@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.core.commands import Option, action, command, completer
 from bot.core.knowledge import Entry, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
-from bot.core.records import Action, Button, Invocation, Reply, Role, Source
+from bot.core.records import Action, Button, Invocation, Reply, Role
 from bot.core.safety import Safety, classify
 from bot.core.search import SearchIndex, fold
 from bot.core.storage import Storage
@@ -37,9 +37,8 @@ class Answer:
             "title": self.entry.title if self.entry else None,
             "answer": self.entry.answer if self.entry else self.safety_text,
             "score": self.confidence,
-            "sources": [
-                {"title": s.title, "url": s.url, "citation": s.citation} for s in (self.entry.sources if self.entry else ())
-            ],
+            "sources": [{"title": s.title, "url": s.url, "citation": s.citation}
+                        for s in (self.entry.sources if self.entry else ())],
             "suggestions": [{"id": e.id, "title": e.title} for e in self.suggestions],
             "safety": self.safety,
         }
@@ -48,7 +47,7 @@ class Answer:
 class Faq:
     """Answers members' questions; admins reload content and read the gaps."""
 
-    def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.5) -> None:
+    def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.45) -> None:
         self.storage = storage
         self.path = Path(path)
         self.min_confidence = min_confidence
@@ -207,7 +206,3 @@ class Faq:
         if parts[0] == "share":
             return self.entry_reply(entry, ephemeral=False, share=False)
         return self.entry_reply(entry)
-
-
-def sources_text(sources: tuple[Source, ...]) -> str:
-    return "; ".join(s.title + (f" <{s.url}>" if s.url else f" ({s.citation})" if s.citation else "") for s in sources)

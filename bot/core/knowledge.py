@@ -108,6 +108,7 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
     entries: list[Entry] = []
     related_refs: list[tuple[Entry, str, YamlFile, yaml.Node]] = []
     seen_ids: dict[str, Entry] = {}
+    id_places: dict[str, str] = {}  # every id seen, valid entry or not, so duplicates are always reported
     seen_questions: dict[str, Entry] = {}
     safety: SafetyTexts | None = None
     lexicon = Lexicon()
@@ -122,11 +123,7 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
                 doc.add(None, "unknown special file (files starting with '_' are _safety.yaml and _lexicon.yaml)")
             problems.extend(doc.problems)
             continue
-        for entry, refs in _load_entries(doc):
-            first = seen_ids.get(entry.id)
-            if first:
-                doc.add(refs["id"], f"duplicate id '{entry.id}' (first defined at {first.file}:{first.line})")
-                continue
+        for entry, refs in _load_entries(doc, id_places):
             for q, qnode in zip(entry.questions, refs["questions"], strict=True):
                 key = " ".join(q.casefold().split())
                 other = seen_questions.get(key)
@@ -163,7 +160,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _load_entries(doc: YamlFile) -> list[tuple[Entry, dict]]:
+def _load_entries(doc: YamlFile, id_places: dict[str, str]) -> list[tuple[Entry, dict]]:
     if doc.root is None:
         if not doc.problems:
             doc.add(None, "file is empty (expected 'entries:')")
@@ -186,21 +183,26 @@ def _load_entries(doc: YamlFile) -> list[tuple[Entry, dict]]:
         return []
     out = []
     for node in entries_node.value:
-        loaded = _load_entry(doc, node, topic)
+        loaded = _load_entry(doc, node, topic, id_places)
         if loaded:
             out.append(loaded)
     return out
 
 
-def _load_entry(doc: YamlFile, node: yaml.Node, topic: str) -> tuple[Entry, dict] | None:
+def _load_entry(doc: YamlFile, node: yaml.Node, topic: str, id_places: dict[str, str]) -> tuple[Entry, dict] | None:
     fields = doc.mapping(node, "entry")
     if fields is None:
         return None
     name = "entry"
+    before = len(doc.problems)
     if "id" in fields:
         raw_id = doc.value(fields["id"][1])
         name = f"entry '{raw_id}'"
-    before = len(doc.problems)
+        here = f"{doc.name}:{fields['id'][1].start_mark.line + 1}"
+        if isinstance(raw_id, str | int) and str(raw_id) in id_places:
+            doc.add(fields["id"][1], f"duplicate id '{raw_id}' (first defined at {id_places[str(raw_id)]})")
+        elif isinstance(raw_id, str | int):
+            id_places[str(raw_id)] = here
     for key, (knode, _) in fields.items():
         if key not in ENTRY_KEYS:
             doc.add(knode, f"{name}: unknown key '{key}' (allowed: {', '.join(ENTRY_KEYS)})")

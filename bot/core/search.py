@@ -23,16 +23,26 @@ from rapidfuzz.distance import Levenshtein
 from bot.core.knowledge import Entry, Lexicon
 
 _NON_WORD = re.compile(r"[^\w]+")
+_VOWELS = frozenset("aeiouy")
+_CURRENCY = re.compile(r"[$€£¥]+")
 _FIELD_WEIGHTS = {"title": 3.0, "questions": 2.0, "tags": 2.0, "answer": 0.6}
 _K1 = 1.2
 _B = 0.5
 _RESCORE = 12
+# How much a query word counts as covered by where the entry has it: title and tags say what the entry is
+# about, its questions how members ask, its answer may mention anything in passing.
+_COVER = {"title": 1.0, "tags": 1.0, "questions": 0.8, "answer": 0.6}
+# Mix of the confidence signals; tuned on tests/data/faq_queries_dev.yaml only.
+# Information a word the KB has never seen carries, as a share of the rarest KB word's: it may be the topic
+# ("pizza") or filler the stop-word list lacks ("anyway").
+_UNKNOWN = 1.0
+_W_COVERAGE, _W_SIMILARITY, _W_RELATIVE = 0.4, 0.5, 0.1
 
 
 @lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Casefolded, accent-free, punctuation-free text with single spaces."""
-    text = unicodedata.normalize("NFKC", text[:2000]).casefold()
+    text = _CURRENCY.sub(" money ", unicodedata.normalize("NFKC", text[:2000])).casefold()
     text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
     return " ".join(_NON_WORD.sub(" ", text).replace("_", " ").split())
 
@@ -79,8 +89,10 @@ class SearchIndex:
         raw_vocab: Counter[str] = Counter()
         lengths: list[float] = []
         per_entry: list[Counter[str]] = []
+        self._cover: list[dict[str, float]] = []
         for entry in self.entries:
             weighted: Counter[str] = Counter()
+            cover: dict[str, float] = {}
             fields = {
                 "title": entry.title,
                 "questions": " ".join(entry.questions),
@@ -93,7 +105,9 @@ class SearchIndex:
                 for w in words:
                     if w not in self.stopwords:
                         weighted[stem(w)] += _FIELD_WEIGHTS[name]
+                        cover[stem(w)] = max(cover.get(stem(w), 0.0), _COVER[name])
             per_entry.append(weighted)
+            self._cover.append(cover)
             lengths.append(sum(weighted.values()))
             self._questions.append([self._rewrite(fold(q)) for q in (entry.title, *entry.questions)])
         avg = sum(lengths) / len(lengths) if lengths else 1.0
@@ -114,10 +128,11 @@ class SearchIndex:
         raw_vocab.update(self.stopwords)
         self._vocab = set(raw_vocab)
         # Candidates for typo correction, bucketed by length so a lookup only compares similar-length words.
-        self._by_length: dict[int, list[str]] = {}
+        self._by_length: dict[int, dict[str, list[str]]] = {}
         for w in sorted(self._vocab, key=lambda w: -raw_vocab[w]):
             if len(w) >= 3 and not w.isdigit():
-                self._by_length.setdefault(len(w), []).append(w)
+                key = w[0] if w[0] not in _VOWELS else "*"
+                self._by_length.setdefault(len(w), {}).setdefault(key, []).append(w)
         self._corrections: dict[str, str | None] = {}
 
     def _words(self, text: str) -> list[str]:
@@ -131,10 +146,14 @@ class SearchIndex:
             return self._corrections[word]
         best: str | None = None
         if len(word) >= 4 and not word.isdigit():
-            max_edits = 1 if len(word) <= 5 else 2
+            max_edits = 1 if len(word) <= 7 else 2
             best_distance = max_edits + 1
+            # Typos rarely change the first letter, except one vowel for another ("affects"/"effects"); this
+            # keeps real words the KB lacks ("killing") from being read as KB words ("filling").
+            first = word[0]
             for length in range(len(word) - max_edits, len(word) + max_edits + 1):
-                candidates = self._by_length.get(length)
+                bucket = self._by_length.get(length)
+                candidates = bucket.get(first if first not in _VOWELS else "*", []) if bucket else []
                 if not candidates:
                     continue
                 found = process.extractOne(word, candidates, scorer=Levenshtein.distance,
@@ -154,7 +173,8 @@ class SearchIndex:
                 continue
             fixed = self.correct(word)
             if fixed is None:
-                unknown.append(word)
+                if len(word) > 3:  # stray letters, particles and short fillers say little about the topic
+                    unknown.append(word)
                 continue
             if fixed in self.stopwords:
                 continue
@@ -172,21 +192,24 @@ class SearchIndex:
             idf = self._idf.get(term, 0.0)
             for i, s in self._postings.get(term, ()):
                 scores[i] = scores.get(i, 0.0) + s
-                matched[i] = matched.get(i, 0.0) + idf
+                matched[i] = matched.get(i, 0.0) + idf * self._cover[i][term]
         if not scores:
             return []
         # Unknown words count as highly informative: a query mostly about something the KB never mentions
         # ("best pizza near me") must not be answered from the one word it shares with an entry.
-        total_info = sum(self._idf.get(t, self._max_idf) for t in q.terms) + self._max_idf * len(q.unknown)
+        unknown_info = self._max_idf * _UNKNOWN * len(q.unknown)
+        total_info = sum(self._idf.get(t, self._max_idf) for t in q.terms) + unknown_info
         best = sorted(scores, key=scores.__getitem__, reverse=True)[:_RESCORE]
         top_score = scores[best[0]]
-        q_text = " ".join(w for w in q.text.split() if w not in self.stopwords) or q.text
         hits = []
+        # Similarity is damped by the share of the query's information the KB has never heard of, so
+        # "is caffeine bad for headaches" does not ride on its resemblance to "is ketamine bad for headaches".
+        known_share = len(q.terms) / (len(q.terms) + _UNKNOWN * len(q.unknown))
         for i in best:
             coverage = matched[i] / total_info if total_info else 0.0
-            similarity = max(fuzz.token_set_ratio(q_text, s) for s in self._questions[i]) / 100.0
+            similarity = known_share * max(fuzz.token_set_ratio(q.text, s) for s in self._questions[i]) / 100.0
             relative = scores[i] / top_score
-            confidence = 0.5 * coverage + 0.3 * similarity + 0.2 * relative
+            confidence = _W_COVERAGE * coverage + _W_SIMILARITY * similarity + _W_RELATIVE * relative
             hits.append(Hit(self.entries[i], round(min(confidence, 1.0), 4)))
         hits.sort(key=lambda h: h.confidence, reverse=True)
         return hits[:limit]

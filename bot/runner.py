@@ -1,0 +1,85 @@
+"""`bot run`: every enabled platform in one event loop, sharing one core and one database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from bot.config import Config, missing_settings
+from bot.core.app import Core
+from bot.core.contract import Adapter
+from bot.logs import setup_logging
+
+log = logging.getLogger("bot.run")
+
+
+class StartupError(Exception):
+    """A platform refused to start (bad token, unreachable API); the message is the platform's reason."""
+
+
+def build_adapters(core: Core, cfg: Config) -> list[Adapter]:
+    adapters: list[Adapter] = []
+    if cfg.discord.enabled:
+        from bot.adapters.discord import DiscordAdapter
+
+        adapters.append(DiscordAdapter(core, cfg.discord))
+    if cfg.slack.enabled:
+        from bot.adapters.slack import SlackAdapter
+
+        adapters.append(SlackAdapter(core, cfg.slack))
+    return adapters
+
+
+async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
+    """Start the enabled adapters, run until `stop` is set (SIGTERM / Ctrl-C), then shut down in order."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    core = await Core.create(cfg)
+    adapters = build_adapters(core, cfg)
+    for adapter in adapters:
+        core.attach(adapter)
+    started: list[Adapter] = []
+    code = 0
+    try:
+        for adapter in adapters:
+            try:
+                await adapter.start()
+            except StartupError as exc:
+                log.error("%s could not start: %s", adapter.platform, exc)
+                print(f"error: {adapter.platform} could not start: {exc}", file=sys.stderr)
+                code = 1
+                return code
+            started.append(adapter)
+            log.info("%s adapter started", adapter.platform)
+        await core.start()
+        log.info("bot running on %s", ", ".join(a.platform for a in started))
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        # Adapters stop first so no new events arrive while the core finishes and closes the database.
+        for adapter in reversed(started):
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("%s did not stop cleanly", adapter.platform)
+        await core.close()
+    return code
+
+
+def run(cfg: Config) -> int:
+    setup_logging(cfg.log_level, cfg)
+    problems = missing_settings(cfg)
+    if problems:
+        print("cannot start:\n" + "\n".join(f"  {p}" for p in problems), file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(serve(cfg))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,90 @@
+"""Config loading (types, env substitution, secrets) and storage (migrations, transactions, persistence)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_config, missing_settings
+from bot.core.storage import Storage
+from bot.logs import RedactSecrets
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_example_config_loads_with_defaults_documented():
+    cfg = load_config(ROOT / "config.example.yaml")
+    assert cfg.storage.path == "./data/bot.db"
+    assert cfg.slack.mode == "socket"
+    assert not cfg.discord.enabled and not cfg.slack.enabled
+
+
+def test_env_substitution_and_secrets_never_shown(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("MY_DISCORD_TOKEN", "super-secret-token-value")
+    path = tmp_path / "c.yaml"
+    path.write_text("discord:\n  enabled: true\n  token: ${MY_DISCORD_TOKEN}\n  guild_ids: [1, 2]\n")
+    cfg = load_config(path)
+    assert cfg.discord.token.get() == "super-secret-token-value"
+    assert "super-secret" not in repr(cfg) and "super-secret" not in str(cfg.discord)
+    assert cfg.discord.guild_ids == [1, 2]
+    assert missing_settings(cfg) == []
+
+
+def test_missing_env_var_is_named_only_for_enabled_platforms(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("NOPE_TOKEN", raising=False)
+    path = tmp_path / "c.yaml"
+    path.write_text("slack:\n  enabled: true\n  bot_token: ${NOPE_TOKEN}\n  app_token: ${NOPE_TOKEN}\n"
+                    "discord:\n  token: ${NOPE_TOKEN}\n")
+    problems = missing_settings(load_config(path))
+    assert any("slack.bot_token is not set" in p and "NOPE_TOKEN" in p for p in problems)
+    assert not any("discord" in p for p in problems)
+
+
+def test_nothing_enabled_says_what_to_set(tmp_path: Path):
+    problems = missing_settings(load_config(ROOT / "config.example.yaml"))
+    assert "discord.enabled or slack.enabled" in problems[0]
+
+
+def test_type_errors_and_bad_choices(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("log_level: LOUD\nslack:\n  mode: carrier-pigeon\ndiscord:\n  guild_ids: abc\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = str(err.value)
+    assert f"{path}:1: log_level: must be one of" in text
+    assert f"{path}:3: slack.mode: must be one of http, socket" in text
+    assert f"{path}:5: discord.guild_ids: must be a list of int" in text
+
+
+def test_log_filter_scrubs_secrets():
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "auth failed for %s", ("xoxb-123456",), None)
+    RedactSecrets(["xoxb-123456"]).filter(record)
+    assert record.getMessage() == "auth failed for ***"
+
+
+async def test_migrations_are_recorded_once_and_data_survives_reopen(tmp_path: Path):
+    path = tmp_path / "sub" / "bot.db"
+    storage = await Storage.open(path)
+    versions = [r[0] for r in await storage.fetchall("SELECT version FROM schema_migrations")]
+    assert versions and versions == sorted(versions)
+    assert (await storage.fetchone("PRAGMA journal_mode"))[0] == "wal"
+    await storage.audit("console:ada", "test", "thing", "detail")
+    await storage.close()
+    again = await Storage.open(path)
+    assert await again.migrate() == []
+    rows = await again.fetchall("SELECT actor, action FROM audit_log")
+    assert [tuple(r) for r in rows] == [("console:ada", "test")]
+    assert await again.integrity_check() == "ok"
+    await again.close()
+
+
+async def test_a_failed_transaction_changes_nothing(tmp_path: Path):
+    storage = await Storage.open(tmp_path / "bot.db")
+    with pytest.raises(RuntimeError):
+        async with storage.transaction() as db:
+            await db.execute("INSERT INTO audit_log(actor, action, subject) VALUES ('a', 'b', 'c')")
+            raise RuntimeError("boom")
+    assert await storage.fetchall("SELECT * FROM audit_log") == []
+    await storage.close()

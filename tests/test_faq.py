@@ -1,0 +1,299 @@
+"""The FAQ through its public surface: validation, search quality, safety routing, reload, gaps."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.core.faq import Faq
+from bot.core.knowledge import KnowledgeBaseError, load_knowledge_base
+from bot.core.records import Invocation, Member, Place, Role
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="module")
+def faq() -> Faq:
+    return Faq(None, ROOT / "faq")
+
+
+def label(faq: Faq, query: str) -> str | None:
+    answer = faq.find(query)
+    return answer.safety or (answer.entry.id if answer.entry else None)
+
+
+def accuracy(faq: Faq, name: str) -> tuple[float, list[str]]:
+    items = yaml.safe_load((DATA / f"faq_queries_{name}.yaml").read_text(encoding="utf-8"))
+    wrong = []
+    for item in items:
+        got = label(faq, item["query"])
+        if got != item["expect"]:
+            wrong.append(f"{item['query']!r}: expected {item['expect']}, got {got}")
+    return 1 - len(wrong) / len(items), wrong
+
+
+# -- the bundled knowledge base ---------------------------------------------------------------------------
+
+
+def test_bundled_kb_is_valid_and_every_entry_is_cited(faq: Faq):
+    kb = load_knowledge_base(ROOT / "faq")
+    assert len(kb.entries) >= 25
+    for entry in kb.entries:
+        assert entry.sources, entry.id
+        assert 100 < len(entry.answer) <= 2400
+    assert "not medical advice" in kb.safety.disclaimer.lower()
+
+
+def test_required_topics_are_covered(faq: Faq):
+    ids = {e.id for e in faq.kb.entries}
+    for required in ("what-is-ketamine", "how-ketamine-works", "iv-infusion", "nasal-spray", "oral-tablets-troches",
+                     "intramuscular-injection", "intranasal-study", "iv-pain-score-study", "sewell-247-patient-study",
+                     "cost", "insurance", "side-effects-overview", "addiction-risk", "finding-headache-specialist",
+                     "inpatient-vs-outpatient", "compounding-pharmacy", "legal-status", "history", "other-conditions",
+                     "is-it-right-for-me"):
+        assert required in ids
+
+
+def test_study_figures_come_from_the_article(faq: Faq):
+    text = " ".join(e.answer for e in faq.kb.entries)
+    for figure in ("11", "25 mg", "64 mg", "159", "2.5", "247", "162", "150", "39", "26", "$300", "$1,000",
+                   "1962", "Schedule III"):
+        assert figure in text, figure
+
+
+# -- search quality ---------------------------------------------------------------------------------------
+
+
+def test_dev_queries_reach_the_right_entry(faq: Faq):
+    score, wrong = accuracy(faq, "dev")
+    assert score >= 0.85, "\n".join(wrong)
+
+
+def test_holdout_queries_never_tuned_on(faq: Faq):
+    # Held out: written with the dev set but never used for tuning. A looser bar, as any unseen set deserves.
+    score, wrong = accuracy(faq, "holdout")
+    assert score >= 0.7, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("ketamin nasel spray", "nasal-spray"),
+    ("special k cost?", "cost"),
+    ("side affects", "side-effects-overview"),
+    ("INSURENCE cover ketamine infushuns??", "insurance"),
+    ("is ket adictive like opiods", "addiction-risk"),
+    ("when was ketamine discoverd", "history"),
+])
+def test_typos_and_slang(faq: Faq, query: str, expected: str):
+    assert label(faq, query) == expected
+
+
+@pytest.mark.parametrize("query", [
+    "best pizza in chicago", "how do I reset my router", "what's the weather like tomorrow",
+    "who won the football game", "asdfghjkl", "🙂🙂🙂", "",
+])
+def test_off_topic_gets_not_sure(faq: Faq, query: str):
+    answer = faq.find(query)
+    assert answer.entry is None and answer.safety is None
+
+
+def test_not_sure_offers_at_most_three_suggestions(faq: Faq):
+    answer = faq.find("ketamine and my job interview next week")
+    assert answer.entry is None or answer.confidence >= faq.min_confidence
+    assert len(answer.suggestions) <= 3
+
+
+def test_huge_and_odd_input_is_answered_politely(faq: Faq):
+    for query in ("ketamine " * 50_000, "\u202e\u200b\u0000 ketamine\ufeff cost", "k\u0301e\u0301t" * 1000,
+                  "<@&123> @everyone **bold** ketamine cost"):
+        answer = faq.find(query)
+        assert answer.query is not None
+    assert label(faq, "<@&123> @everyone **bold** ketamine cost") == "cost"
+
+
+# -- safety -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", [
+    "how much ket to get high", "where can i buy ketamine online", "can i drink alcohol after my infusion",
+    "best way to hit the k hole", "can I mix ketamine with xanax", "ketamine without a prescription?",
+    "my cousin has leftover ketamine spray can i use it", "quiero comprar ketamina",
+])
+def test_unsafe_questions_get_the_fixed_safety_reply(faq: Faq, query: str):
+    answer = faq.find(query)
+    assert answer.safety == "unsafe"
+    assert answer.entry is None
+    assert answer.safety_text == faq.kb.safety.unsafe_reply
+    assert "doctor" in answer.safety_text and "pharmacist" in answer.safety_text
+
+
+@pytest.mark.parametrize("query", [
+    "i want to kill myself", "I don't want to live anymore", "everyone would be better off without me",
+    "thinking about suicide", "quiero morir",
+])
+def test_crisis_messages_get_crisis_resources(faq: Faq, query: str):
+    answer = faq.find(query)
+    assert answer.safety == "crisis"
+    assert "988" in (answer.safety_text or "")
+
+
+@pytest.mark.parametrize("query", [
+    "this headache is killing me, does ketamine help migraine", "dying to know if insurance covers infusions",
+    "what is the k hole", "what dose of ketamine was used in the studies",
+])
+def test_idioms_and_information_questions_are_not_safety_cases(faq: Faq, query: str):
+    assert faq.find(query).safety is None
+
+
+# -- validation -------------------------------------------------------------------------------------------
+
+
+def write_kb(tmp_path: Path, files: dict[str, str]) -> Path:
+    directory = tmp_path / "faq"
+    directory.mkdir()
+    shutil.copy(ROOT / "faq" / "_safety.yaml", directory / "_safety.yaml")
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+GOOD_ENTRY = """\
+  - id: {id}
+    title: A title for {id}
+    questions: ["{q}"]
+    answer: An answer long enough to be a real answer for members who ask about {id}.
+    sources:
+      - title: The article
+        citation: Ketamine for Migraine Management
+"""
+
+
+def test_every_problem_is_reported_with_file_and_line(tmp_path: Path):
+    broken = (
+        "entries:\n"
+        + GOOD_ENTRY.format(id="alpha", q="first question")
+        + "  - id: alpha\n"                          # line 9: duplicate id
+        "    title: Duplicate\n"
+        "    questions: [\"first question\"]\n"
+        "    answer: text\n"
+        "    sources: [{title: x, url: 'not a url'}]\n"  # line 13: bad url
+        "    colour: blue\n"                         # line 14: unknown key
+        "  - id: beta\n"                             # line 15: missing answer
+        "    title: Beta\n"
+        "    questions: [\"b?\"]\n"
+        "    sources: [{title: x, citation: y}]\n"
+        "  - id: gamma\n"
+        "    title: Gamma\n"
+        "    questions: [\"g?\"]\n"
+        "    answer: " + "x" * 2500 + "\n"           # line 22: too long
+        "    sources: [{title: x, citation: y}]\n"
+        "    related: [nowhere]\n"                   # line 24: dangling related
+    )
+    directory = write_kb(tmp_path, {"broken.yaml": broken})
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(directory)
+    text = str(err.value)
+    assert "broken.yaml:9: duplicate id 'alpha'" in text
+    assert "broken.yaml:13:" in text and "not a valid http(s) address" in text
+    assert "broken.yaml:14:" in text and "unknown key 'colour'" in text
+    assert "broken.yaml:15:" in text and "missing required key 'answer'" in text
+    assert "broken.yaml:22:" in text and "limit is 2400" in text
+
+
+def test_dangling_related_and_duplicate_questions_across_files(tmp_path: Path):
+    a = "entries:\n" + GOOD_ENTRY.format(id="alpha", q="Same question?") + "    related: [nowhere]\n"
+    b = "entries:\n" + GOOD_ENTRY.format(id="beta", q="same  QUESTION?")
+    directory = write_kb(tmp_path, {"a.yaml": a, "b.yaml": b})
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(directory)
+    text = str(err.value)
+    assert "a.yaml:9: entry 'alpha': related id 'nowhere' does not exist" in text
+    assert "b.yaml:4: question 'same  QUESTION?' is already asked in entry 'alpha'" in text
+
+
+def test_yaml_syntax_errors_name_the_line(tmp_path: Path):
+    directory = write_kb(tmp_path, {"bad.yaml": "entries:\n  - id: x\n    title: [unclosed\n"})
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(directory)
+    assert "bad.yaml:" in str(err.value) and "YAML syntax error" in str(err.value)
+
+
+# -- reload and gaps through the commands ------------------------------------------------------------------
+
+ADMIN = Member("console:ada", "ada", Role.ADMIN)
+MEMBER = Member("console:mo", "mo", Role.MEMBER)
+HERE = Place("console", "general")
+
+
+async def test_broken_reload_keeps_serving_and_reports(core, tmp_path: Path):
+    live = tmp_path / "live-faq"
+    shutil.copytree(ROOT / "faq", live)
+    core.faq.path = live
+    assert core.faq.reload() == []
+    before = len(core.faq.kb.entries)
+    (live / "routes.yaml").write_text((live / "routes.yaml").read_text() + "\n  - id: [broken\n")
+    reply = await core.dispatch(Invocation("faq-reload", ADMIN, HERE))
+    assert "Reload refused" in (reply.title or "")
+    assert "routes.yaml:" in reply.text
+    answer = await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "ketamine nasal spray"}))
+    assert answer.title == "Ketamine nasal spray"
+    assert len(core.faq.kb.entries) == before
+    audit = await core.storage.fetchall("SELECT actor, action FROM audit_log")
+    assert [tuple(r) for r in audit] == [("console:ada", "faq.reload")]
+
+
+async def test_good_reload_serves_new_content(core, tmp_path: Path):
+    live = tmp_path / "live-faq"
+    shutil.copytree(ROOT / "faq", live)
+    core.faq.path = live
+    (live / "extra.yaml").write_text("entries:\n" + GOOD_ENTRY.format(id="parking", q="where do I park at the clinic"))
+    reply = await core.dispatch(Invocation("faq-reload", ADMIN, HERE))
+    assert reply.title == "Knowledge base reloaded"
+    answer = await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "where can i park at the clinic"}))
+    assert answer.title == "A title for parking"
+
+
+async def test_members_cannot_reload_or_read_gaps(core):
+    for name in ("faq-reload", "faq-gaps"):
+        reply = await core.dispatch(Invocation(name, MEMBER, HERE))
+        assert "only admins" in reply.text
+    assert await core.storage.fetchall("SELECT * FROM audit_log") == []
+
+
+async def test_gaps_are_counted_and_listed_most_frequent_first(core):
+    for q in ["parking at the clinic?", "Parking at the clinic", "best pizza", "parking AT the clinic!!"]:
+        await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": q}))
+    await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "ketamine nasal spray"}))
+    await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "i want to kill myself"}))
+    reply = await core.dispatch(Invocation("faq-gaps", ADMIN, HERE))
+    lines = reply.text.splitlines()
+    assert lines[0].startswith("3× ") and "parking" in lines[0].lower()
+    assert lines[1].startswith("1× best pizza")
+    assert len(lines) == 2  # answered and safety questions are not gaps
+
+
+async def test_answer_reply_has_sources_disclaimer_and_related_buttons(core):
+    reply = await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "how much do infusions cost"}))
+    assert reply.title == "How much ketamine treatment costs"
+    assert reply.sources and reply.footer == core.faq.kb.safety.disclaimer
+    assert reply.ephemeral
+    related = [b for b in reply.buttons if b.action_id.startswith("faq:show:")]
+    assert related
+    from bot.core.records import Action
+
+    shown = await core.dispatch_action(Action(related[0].action_id, MEMBER, HERE))
+    assert shown.title == core.faq.kb.get(related[0].action_id.split(":")[2]).title
+    shared = await core.dispatch_action(Action("faq:share:cost", MEMBER, HERE))
+    assert not shared.ephemeral and shared.title == reply.title
+
+
+async def test_topics_and_autocomplete(core):
+    reply = await core.dispatch(Invocation("faq", MEMBER, HERE))
+    assert reply.title == "What I can answer" and len(reply.fields) >= 4
+    choices = await core.autocomplete("faq", "question", "ketamin nasel")
+    assert choices and choices[0] == ("Ketamine nasal spray", "entry:nasal-spray")
+    picked = await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "entry:nasal-spray"}))
+    assert picked.title == "Ketamine nasal spray"
