@@ -76,7 +76,7 @@ def test_dev_queries_reach_the_right_entry(faq: Faq):
 def test_holdout_queries_never_tuned_on(faq: Faq):
     # Held out: written with the dev set but never used for tuning. A looser bar, as any unseen set deserves.
     score, wrong = accuracy(faq, "holdout")
-    assert score >= 0.7, "\n".join(wrong)
+    assert score >= 0.78, "\n".join(wrong)
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -297,3 +297,10 @@ async def test_topics_and_autocomplete(core):
     assert choices and choices[0] == ("Ketamine nasal spray", "entry:nasal-spray")
     picked = await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "entry:nasal-spray"}))
     assert picked.title == "Ketamine nasal spray"
+
+
+def test_the_kb_own_questions_find_their_entries_and_never_trip_safety(faq: Faq):
+    asked = [(q, e.id) for e in faq.kb.entries for q in (e.title, *e.questions)]
+    misses = [(q, want, label(faq, q)) for q, want in asked if label(faq, q) != want]
+    assert not [m for m in misses if m[2] in ("unsafe", "crisis")], misses
+    assert len(misses) <= len(asked) * 0.02, misses

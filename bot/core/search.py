@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
@@ -36,6 +37,7 @@ _COVER = {"title": 1.0, "tags": 1.0, "questions": 0.8, "answer": 0.6}
 # Information a word the KB has never seen carries, as a share of the rarest KB word's: it may be the topic
 # ("pizza") or filler the stop-word list lacks ("anyway").
 _UNKNOWN = 1.0
+_SORT_SHARE = 0.3
 _W_COVERAGE, _W_SIMILARITY, _W_RELATIVE = 0.4, 0.5, 0.1
 
 
@@ -84,8 +86,8 @@ class SearchIndex:
         self.entries = tuple(entries)
         self.stopwords = lexicon.stopwords
         self._rewrite = _phrase_rewriter(lexicon)
-        self._postings: dict[str, list[tuple[int, float]]] = {}
-        self._questions: list[list[str]] = []
+        postings: dict[str, list[tuple[int, float, float]]] = {}
+        self._questions: list[list[str]] = []  # per entry: its title and questions, folded and rewritten
         raw_vocab: Counter[str] = Counter()
         lengths: list[float] = []
         per_entry: list[Counter[str]] = []
@@ -121,10 +123,22 @@ class SearchIndex:
             norm = _K1 * (1 - _B + _B * lengths[i] / avg)
             for term, tf in weighted.items():
                 score = self._idf[term] * tf * (_K1 + 1) / (tf + norm)
-                self._postings.setdefault(term, []).append((i, score))
-        for variants in lexicon.synonyms.values():
+                postings.setdefault(term, []).append((i, score, self._idf[term] * self._cover[i][term]))
+        # Per term: which entries have it, its BM25 contribution there, and the information it covers there.
+        # Arrays, because a common word ("ketamine") touches every entry and a Python loop over 1,000 is slow.
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
+            term: (np.array([p[0] for p in rows], dtype=np.int32), np.array([p[1] for p in rows]),
+                   np.array([p[2] for p in rows]))
+            for term, rows in postings.items()
+        }
+        # A typo may be closest to a lexicon variant ("nasel" -> German "nase"); it then stands for the canonical.
+        self._variant_of: dict[str, tuple[str, ...]] = {}
+        for canonical, variants in lexicon.synonyms.items():
             for v in variants:
-                raw_vocab.update(fold(v).split())
+                words = fold(v).split()
+                raw_vocab.update(words)
+                if len(words) == 1:
+                    self._variant_of.setdefault(words[0], tuple(fold(canonical).split()))
         raw_vocab.update(self.stopwords)
         self._vocab = set(raw_vocab)
         # Candidates for typo correction, bucketed by length so a lookup only compares similar-length words.
@@ -178,6 +192,9 @@ class SearchIndex:
                 continue
             if fixed in self.stopwords:
                 continue
+            if fixed != word and fixed in self._variant_of:
+                terms.extend(stem(w) for w in self._variant_of[fixed] if w not in self.stopwords)
+                continue
             terms.append(stem(fixed))
         return Analysed(text=text, terms=tuple(dict.fromkeys(terms)), unknown=tuple(dict.fromkeys(unknown)))
 
@@ -186,29 +203,42 @@ class SearchIndex:
         q = self.analyse(query)
         if not q.terms:
             return []
-        scores: dict[int, float] = {}
-        matched: dict[int, float] = {}
+        scores = np.zeros(len(self.entries))
+        matched = np.zeros(len(self.entries))
+        found = False
         for term in q.terms:
-            idf = self._idf.get(term, 0.0)
-            for i, s in self._postings.get(term, ()):
-                scores[i] = scores.get(i, 0.0) + s
-                matched[i] = matched.get(i, 0.0) + idf * self._cover[i][term]
-        if not scores:
+            posting = self._postings.get(term)
+            if posting is not None:
+                ids, bm25, covered = posting
+                scores[ids] += bm25
+                matched[ids] += covered
+                found = True
+        if not found:
             return []
         # Unknown words count as highly informative: a query mostly about something the KB never mentions
         # ("best pizza near me") must not be answered from the one word it shares with an entry.
         unknown_info = self._max_idf * _UNKNOWN * len(q.unknown)
         total_info = sum(self._idf.get(t, self._max_idf) for t in q.terms) + unknown_info
-        best = sorted(scores, key=scores.__getitem__, reverse=True)[:_RESCORE]
-        top_score = scores[best[0]]
+        k = min(_RESCORE, len(scores))
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = [int(i) for i in best[np.argsort(-scores[best])] if scores[i] > 0]
+        top_score = float(scores[best[0]])
+        # One C call scores the query against every question of every candidate entry.
+        texts = [t for i in best for t in self._questions[i]]
+        # token_set_ratio forgives extra words but scores 100 for any question that merely contains the query's
+        # words; token_sort_ratio breaks those ties in favour of the question closest as a whole.
+        sims = (process.cdist([q.text], texts, scorer=fuzz.token_set_ratio, dtype=np.float32)[0] * (1 - _SORT_SHARE)
+                + process.cdist([q.text], texts, scorer=fuzz.token_sort_ratio, dtype=np.float32)[0] * _SORT_SHARE)
+        offsets = np.cumsum([0] + [len(self._questions[i]) for i in best[:-1]])
+        best_sim = np.maximum.reduceat(sims, offsets)
         hits = []
         # Similarity is damped by the share of the query's information the KB has never heard of, so
         # "is caffeine bad for headaches" does not ride on its resemblance to "is ketamine bad for headaches".
         known_share = len(q.terms) / (len(q.terms) + _UNKNOWN * len(q.unknown))
-        for i in best:
-            coverage = matched[i] / total_info if total_info else 0.0
-            similarity = known_share * max(fuzz.token_set_ratio(q.text, s) for s in self._questions[i]) / 100.0
-            relative = scores[i] / top_score
+        for rank, i in enumerate(best):
+            coverage = float(matched[i]) / total_info if total_info else 0.0
+            similarity = known_share * float(best_sim[rank]) / 100.0
+            relative = float(scores[i]) / top_score
             confidence = _W_COVERAGE * coverage + _W_SIMILARITY * similarity + _W_RELATIVE * relative
             hits.append(Hit(self.entries[i], round(min(confidence, 1.0), 4)))
         hits.sort(key=lambda h: h.confidence, reverse=True)
