@@ -1,0 +1,752 @@
+"""The Slack adapter end to end: the real SlackAdapter in HTTP (and Socket) mode against a local fake Slack.
+
+Requests are signed exactly like Slack signs them; nothing here reaches the internet. Listeners do their work
+after acking, so tests wait for the fake to see the resulting Web API call or response_url POST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from bot.adapters.slack import SlackAdapter, render
+from bot.adapters.slack.blocks import (
+    BUTTONS_PER_ACTIONS,
+    FIELDS_PER_SECTION,
+    SECTION_MAX,
+    count_mass_mentions,
+    escape,
+    to_plain,
+)
+from bot.config import Secret
+from bot.core.app import Core
+from bot.core.commands import Form, FormField, Option, action, command
+from bot.core.contract import IncomingMessage
+from bot.core.records import Action, Button, Image, Invocation, MessageRef, Place, Reply, Source
+from bot.runner import StartupError
+from tests.conftest import ROOT, make_config
+from tests.fakes.slack_api import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    TEAM_DOMAIN,
+    TEAM_ID,
+    FakeSlack,
+    block_actions_payload,
+    event_body,
+    interactive_body,
+    signed_headers,
+    slash_body,
+    slash_fields,
+)
+
+pytestmark = pytest.mark.timeout(15)
+
+FORM = "application/x-www-form-urlencoded"
+ADMIN = "U0ADMIN"
+ADMIN_GROUP = "S0ADMINS"
+GROUP_ADMIN = "U0GROUPIE"
+MOD_GROUP = "S0MODS"
+# A question the knowledge base answers confidently; tests read the expected entry from the core itself.
+QUESTION = "How much does it cost?"
+
+
+class Extras:
+    """Commands the core does not declare yet, so the form, shortcut, slow and edit paths can be exercised."""
+
+    def __init__(self) -> None:
+        self.seen: list[Invocation | Action] = []
+
+    @command("test-form", options=(Option("question", "The question", rest=True),),
+             form=Form("New poll", (FormField("question", "Question"),
+                                    FormField("options", "Options, one per line", long=True, required=False))))
+    async def cmd_form(self, inv: Invocation) -> Reply:
+        """Open a form."""
+        self.seen.append(inv)
+        return Reply(title="Poll made", text=json.dumps(inv.args, sort_keys=True), ephemeral=False)
+
+    @command("test-report", kind="message")
+    async def cmd_report(self, inv: Invocation) -> Reply:
+        """Report a message."""
+        self.seen.append(inv)
+        return Reply(text="Thanks, the moderators will have a look.", ephemeral=False)
+
+    @command("test-slow")
+    async def cmd_slow(self, inv: Invocation) -> Reply:
+        """Take a while."""
+        await asyncio.sleep(0.4)
+        return Reply(text="slow done")
+
+    @action("edit")
+    async def on_edit(self, act: Action, parts: list[str]) -> Reply:
+        self.seen.append(act)
+        return Reply(title="Edited", text=f"edited {parts}", ephemeral=False, replace_original=True)
+
+
+class Harness:
+    """A running SlackAdapter on a core, the fake Slack it talks to, and an HTTP client playing Slack."""
+
+    def __init__(self, fake: FakeSlack, core: Core, adapter: SlackAdapter, extras: Extras) -> None:
+        self.fake, self.core, self.adapter, self.extras = fake, core, adapter, extras
+        self.dispatched: list[Invocation] = []
+        self.pressed: list[Action] = []
+        self.messages: list[IncomingMessage] = []
+        self.http = aiohttp.ClientSession()
+        real_dispatch, real_action, real_message = core.dispatch, core.dispatch_action, core.on_message
+
+        async def dispatch(inv: Invocation) -> Reply:
+            self.dispatched.append(inv)
+            return await real_dispatch(inv)
+
+        async def dispatch_action(act: Action) -> Reply:
+            self.pressed.append(act)
+            return await real_action(act)
+
+        async def on_message(message: IncomingMessage) -> None:
+            self.messages.append(message)
+            await real_message(message)
+
+        core.dispatch, core.dispatch_action, core.on_message = dispatch, dispatch_action, on_message
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.adapter.port}/slack/events"
+
+    async def send(self, body: str, *, content_type: str = FORM, headers: dict[str, str] | None = None,
+                   **sign_kw: Any) -> tuple[int, str]:
+        if headers is None:
+            headers = signed_headers(body, content_type=content_type, **sign_kw)
+        async with self.http.post(self.url, data=body.encode(), headers=headers) as resp:
+            return resp.status, await resp.text()
+
+    async def command(self, name: str, text: str = "", key: str = "r", **kw: Any) -> tuple[int, str]:
+        return await self.send(slash_body(name, text, response_url=self.fake.response_url(key), **kw))
+
+    async def ask(self, name: str, text: str = "", key: str = "r", **kw: Any) -> dict[str, Any]:
+        """Run a slash command and return what it answered through the response_url."""
+        before = len(self.fake.responses_to(key))
+        status, _ = await self.command(name, text, key, **kw)
+        assert status == 200
+        return (await self.fake.wait_response(key, before + 1))[-1]
+
+    async def press(self, value: str, key: str = "b", **kw: Any) -> tuple[int, str]:
+        payload = block_actions_payload(value, response_url=self.fake.response_url(key) if key else "", **kw)
+        return await self.send(interactive_body(payload))
+
+
+async def build_core(tmp_path: Path, extras: Extras | None = None, **slack: Any) -> tuple[Core, Any]:
+    cfg = make_config(tmp_path)
+    s = cfg.slack
+    s.enabled, s.mode, s.host, s.port = True, "http", "127.0.0.1", 0
+    s.bot_token, s.signing_secret = Secret(BOT_TOKEN), Secret(SIGNING_SECRET)
+    s.admin_ids, s.moderator_ids = [ADMIN, ADMIN_GROUP], [MOD_GROUP]
+    for key, value in slack.items():
+        setattr(s, key, value)
+    base = await Core.create(cfg)
+    if extras is None:
+        return base, cfg
+    core = Core(cfg, base.storage, [*base.features, extras])
+    core.faq = base.faq
+    for feature in core.features:
+        bind = getattr(feature, "bind", None)
+        if bind is not None:
+            bind(core)
+    return core, cfg
+
+
+@pytest.fixture
+async def fake():
+    server = await FakeSlack(usergroups={ADMIN_GROUP: [GROUP_ADMIN], MOD_GROUP: []},
+                             users={"U0SPAM": "Spammy McSpam"}).start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def slack(tmp_path: Path, fake: FakeSlack):
+    extras = Extras()
+    core, cfg = await build_core(tmp_path, extras, api_url=fake.api_url)
+    adapter = SlackAdapter(core, cfg.slack)
+    core.attach(adapter)
+    await adapter.start()
+    await core.start()
+    harness = Harness(fake, core, adapter, extras)
+    yield harness
+    await harness.http.close()
+    await adapter.stop()
+    await core.close()
+
+
+def texts(blocks: list[dict[str, Any]], kind: str | None = None) -> list[str]:
+    """Every text object's text in some blocks (optionally only plain_text or mrkdwn ones)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            is_text = node.get("type") in ("plain_text", "mrkdwn") and isinstance(node.get("text"), str)
+            if is_text and (kind is None or node["type"] == kind):
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(blocks)
+    return found
+
+
+def buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def assert_nothing_pings(text: str, blocks: list[dict[str, Any]]) -> None:
+    for mrkdwn in [text, *texts(blocks, "mrkdwn")]:
+        assert "<!" not in mrkdwn and "<@" not in mrkdwn and "<#" not in mrkdwn, mrkdwn
+
+
+# -- rendering (pure) ----------------------------------------------------------------------------------------
+
+
+def test_render_maps_every_part_of_a_reply_to_block_kit():
+    reply = Reply(
+        title="Nasal spray", text="First paragraph.\n\nSecond one.",
+        fields=(("Dose", "Small"), ("Where", "Pharmacy")),
+        sources=(Source("Study & <review>", url="https://example.org/a?b=1&c=2"), Source("Article", citation="p. 4")),
+        buttons=(Button("More", "faq:show:a"), Button("Share", "faq:share:a", "primary"),
+                 Button("Remove", "queue:1:remove", "danger"), Button("Approve", "queue:1:ok", "success")),
+        footer="This is general information, not medical advice.",
+    )
+    rendered = render(reply)
+    assert [b["type"] for b in rendered.blocks] == ["header", "section", "section", "context", "actions"]
+    assert rendered.blocks[0]["text"] == {"type": "plain_text", "text": "Nasal spray", "emoji": False}
+    assert rendered.blocks[1]["text"]["type"] == "plain_text"
+    assert [f["text"] for f in rendered.blocks[2]["fields"]] == ["Dose\nSmall", "Where\nPharmacy"]
+    context = rendered.blocks[3]["elements"]
+    assert context[0]["type"] == "mrkdwn"
+    assert context[0]["text"] == ("*Sources:* <https://example.org/a?b=1&amp;c=2|Study &amp; &lt;review&gt;>"
+                                  " · Article (p. 4)")
+    assert context[1] == {"type": "plain_text", "text": reply.footer, "emoji": False}
+    elements = rendered.blocks[4]["elements"]
+    assert [e["value"] for e in elements] == ["faq:show:a", "faq:share:a", "queue:1:remove", "queue:1:ok"]
+    assert [e.get("style") for e in elements] == [None, "primary", "danger", "primary"]
+    assert rendered.text == "Nasal spray\nFirst paragraph.\n\nSecond one."
+
+
+def test_render_respects_slack_limits():
+    long_text = ("word " * 1500).strip()  # 7499 characters
+    reply = Reply(
+        title="T" * 400, text=long_text,
+        fields=tuple((f"f{i}", "v" * 3000) for i in range(23)),
+        buttons=tuple(Button("L" * 100, "faq:show:same") for _ in range(30)),
+    )
+    blocks = render(reply).blocks
+    assert len(blocks[0]["text"]["text"]) == 150
+    sections = [b for b in blocks if b["type"] == "section" and "text" in b]
+    assert len(sections) == 3 and all(len(s["text"]["text"]) <= SECTION_MAX for s in sections)
+    assert " ".join(s["text"]["text"] for s in sections) == long_text
+    field_sections = [b for b in blocks if b["type"] == "section" and "fields" in b]
+    assert [len(s["fields"]) for s in field_sections] == [FIELDS_PER_SECTION, FIELDS_PER_SECTION, 3]
+    assert all(len(f["text"]) <= 2000 for s in field_sections for f in s["fields"])
+    actions = [b for b in blocks if b["type"] == "actions"]
+    assert [len(a["elements"]) for a in actions] == [BUTTONS_PER_ACTIONS, 5]
+    elements = buttons(blocks)
+    assert len({e["action_id"] for e in elements}) == 30  # unique per message even for duplicate buttons
+    assert {e["value"] for e in elements} == {"faq:show:same"}
+    assert all(len(e["text"]["text"]) <= 75 for e in elements)
+    assert len(blocks) <= 50
+
+
+def test_user_text_can_never_ping_or_format():
+    typed = "<!channel> <@U123> <#C1|x> *bold* & _it_"
+    reply = Reply(title=typed, text=typed, fields=((typed, typed),), buttons=(Button(typed, "faq:show:x"),),
+                  footer=typed, sources=(Source(typed, citation=typed),))
+    rendered = render(reply)
+    assert_nothing_pings(rendered.text, rendered.blocks)
+    assert rendered.text.startswith("&lt;!channel&gt; &lt;@U123&gt;")
+    assert all(typed in t for t in texts(rendered.blocks, "plain_text") if t != " ")
+
+
+def test_ephemeral_reply_mentions_an_image_it_cannot_show():
+    reply = Reply(text="Results", image=Image("chart.png", b"png"), ephemeral=True)
+    assert "chart.png" in " ".join(texts(render(reply).blocks))
+    assert "chart.png" not in " ".join(texts(render(Reply(text="Results", image=Image("chart.png", b"p"),
+                                                         ephemeral=False)).blocks))
+
+
+def test_incoming_markup_becomes_plain_text():
+    raw = "<!channel> hi <@U1|maria> in <#C1|general> see <https://x.org|x.org> &lt;3 <!here> &amp; <!everyone>"
+    assert count_mass_mentions(raw) == 3
+    assert count_mass_mentions("&lt;!channel&gt; typed literally") == 0
+    assert to_plain(raw) == "@channel hi @maria in #general see https://x.org <3 @here & @everyone"
+    assert to_plain("<https://a.org/p|click here>") == "click here (https://a.org/p)"
+    assert escape("<a & b>") == "&lt;a &amp; b&gt;"
+
+
+# -- the manifest -----------------------------------------------------------------------------------------------
+
+
+def load_manifest() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "slack" / "manifest.yaml").read_text(encoding="utf-8"))
+
+
+async def test_manifest_lists_every_slash_command(core: Core):
+    manifest = load_manifest()
+    listed = {c["command"] for c in manifest["features"]["slash_commands"]}
+    missing = {f"/{s.name}" for s in core.commands if s.kind == "slash"} - listed
+    assert not missing, f"add these to slack/manifest.yaml features.slash_commands: {sorted(missing)}"
+    shortcuts = {s["callback_id"] for s in manifest["features"].get("shortcuts", []) if s["type"] == "message"}
+    missing = {s.name for s in core.commands if s.kind == "message"} - shortcuts
+    assert not missing, f"add message shortcuts to slack/manifest.yaml for: {sorted(missing)}"
+    assert {"/faq", "/faq-topics", "/faq-reload", "/faq-gaps", "/poll", "/modqueue", "/modstats"} <= listed
+    assert "report" in shortcuts
+
+
+async def test_manifest_descriptions_are_the_command_docstrings(core: Core):
+    manifest = {c["command"]: c for c in load_manifest()["features"]["slash_commands"]}
+    for spec in core.commands:
+        if spec.kind == "slash":
+            assert manifest[f"/{spec.name}"]["description"] == spec.description, (
+                f"/{spec.name}: copy its docstring's first line into slack/manifest.yaml")
+
+
+def test_manifest_settings():
+    manifest = load_manifest()
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "chat:write.public", "channels:history", "groups:history", "users:read",
+            "usergroups:read", "files:write", "channels:read"} <= scopes
+    settings = manifest["settings"]
+    assert settings["interactivity"]["is_enabled"] is True
+    assert {"message.channels", "message.groups"} <= set(settings["event_subscriptions"]["bot_events"])
+    assert settings["socket_mode_enabled"] is True
+    assert "https://YOUR-HOST/slack/events" in (ROOT / "slack" / "manifest.yaml").read_text(encoding="utf-8")
+
+
+# -- slash commands ---------------------------------------------------------------------------------------------
+
+
+async def test_faq_acks_at_once_and_answers_privately_with_sources_and_disclaimer(slack: Harness):
+    entry = slack.core.faq.find(QUESTION).entry
+    assert entry is not None and entry.related and entry.sources, "pick a QUESTION with a confident answer"
+    started = time.monotonic()
+    status, body = await slack.command("/faq", QUESTION, key="q1")
+    assert status == 200 and body == "" and time.monotonic() - started < 1.0
+    [answer] = await slack.fake.wait_response("q1")
+    assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False
+    blocks = answer["blocks"]
+    types = [b["type"] for b in blocks]
+    assert types[0] == "header" and "section" in types and "context" in types and types[-1] == "actions"
+    assert blocks[0]["text"]["text"] == entry.title
+    context = " ".join(texts([b for b in blocks if b["type"] == "context"]))
+    assert "Sources:" in context and entry.sources[0].title in context
+    assert slack.core.faq.kb.safety.disclaimer in context
+    values = [e["value"] for e in buttons(blocks)]
+    assert f"faq:show:{entry.related[0]}" in values and values[-1] == f"faq:share:{entry.id}"
+    assert answer["text"].startswith(escape(entry.title))
+    assert slack.fake.calls_to("chat.postMessage") == []
+    assert len(slack.dispatched) == 1
+    inv = slack.dispatched[0]
+    assert inv.member.id == "slack:U0MARIA" and inv.member.name == "maria"
+    assert inv.place == Place("slack", "C0GENERAL", TEAM_ID) and inv.args == {"question": QUESTION}
+
+
+async def test_source_links_from_the_knowledge_base_are_links(slack: Harness):
+    entry = next(e for e in slack.core.faq.kb.entries if any(s.url for s in e.sources))
+    source = next(s for s in entry.sources if s.url)
+    answer = await slack.ask("/faq", f"entry:{entry.id}")  # what picking an autocomplete suggestion sends
+    mrkdwn = " ".join(texts(answer["blocks"], "mrkdwn"))
+    assert f"<{escape(source.url)}|{escape(source.title)}>" in mrkdwn
+
+
+async def test_related_entry_button_answers_privately(slack: Harness):
+    answer = await slack.ask("/faq", QUESTION)
+    related = buttons(answer["blocks"])[0]
+    assert related["value"].startswith("faq:show:")
+    status, _ = await slack.press(related["value"], key="b1", action_id=related["action_id"])
+    assert status == 200
+    [shown] = await slack.fake.wait_response("b1")
+    assert shown["response_type"] == "ephemeral" and shown["replace_original"] is False
+    entry = slack.core.faq.kb.get(related["value"].removeprefix("faq:show:"))
+    assert shown["blocks"][0]["text"]["text"] == entry.title
+    act = slack.pressed[0]
+    assert act.action_id == related["value"] and act.member.id == "slack:U0MARIA"
+    assert act.message == MessageRef("slack", "C0GENERAL", "1700000001.000100")
+    assert len(slack.dispatched) == 1 and len(slack.pressed) == 1
+
+
+async def test_share_button_posts_publicly_in_the_channel(slack: Harness):
+    entry = slack.core.faq.kb.entries[0]
+    await slack.press(f"faq:share:{entry.id}", key="b2")
+    [posted] = await slack.fake.wait_call("chat.postMessage")
+    assert posted["channel"] == "C0GENERAL"
+    assert posted["blocks"][0]["text"]["text"] == entry.title
+    assert f"faq:share:{entry.id}" not in [e["value"] for e in buttons(posted["blocks"])]
+    assert posted["unfurl_links"] is False
+    assert slack.fake.responses_to("b2") == []
+    assert len(slack.pressed) == 1
+
+
+async def test_not_sure_suggestions_work_when_pressed(slack: Harness):
+    query = next((q for q in ("bladder hurts", "dose for kids", "weather today ketamine", "ketamine bladder kids",
+                              "my head and ketamine weather")
+                  if (a := slack.core.faq.find(q)).entry is None and a.suggestions), None)
+    assert query, "the knowledge base no longer gives suggestions for the test questions: pick new ones"
+    answer = await slack.ask("/faq", query, key="q2")
+    assert answer["blocks"][0]["text"]["text"] == "I'm not sure I understood"
+    suggestion = buttons(answer["blocks"])[0]
+    assert suggestion["value"].startswith("faq:show:")
+    await slack.press(suggestion["value"], key="b3", action_id=suggestion["action_id"])
+    [shown] = await slack.fake.wait_response("b3")
+    entry = slack.core.faq.kb.get(suggestion["value"].removeprefix("faq:show:"))
+    assert shown["blocks"][0]["text"]["text"] == entry.title
+
+
+async def test_admin_only_reload_is_refused_for_a_member(slack: Harness):
+    answer = await slack.ask("/faq-reload", user="U0MARIA")
+    assert answer["response_type"] == "ephemeral"
+    assert "only admins" in " ".join(texts(answer["blocks"]))
+    assert slack.dispatched[0].member.role.name == "MEMBER"
+
+
+async def test_admin_reload_works_for_a_configured_admin_user(slack: Harness):
+    answer = await slack.ask("/faq-reload", user=ADMIN, user_name="ana")
+    assert answer["blocks"][0]["text"]["text"] == "Knowledge base reloaded"
+
+
+async def test_admin_reload_works_for_a_member_of_a_configured_admin_group(slack: Harness):
+    answer = await slack.ask("/faq-reload", user=GROUP_ADMIN)
+    assert answer["blocks"][0]["text"]["text"] == "Knowledge base reloaded"
+    assert slack.dispatched[0].member.role.name == "ADMIN"
+    assert ADMIN_GROUP in slack.dispatched[0].member.platform_roles
+    await slack.ask("/faq-gaps", user=GROUP_ADMIN)
+    # Group membership is cached: one usergroups.users.list per group, not per command.
+    assert [c["usergroup"] for c in slack.fake.calls_to("usergroups.users.list")].count(ADMIN_GROUP) == 1
+
+
+async def test_a_failing_group_lookup_means_not_in_the_group(slack: Harness, caplog):
+    slack.fake.errors["usergroups.users.list"] = "missing_scope"
+    with caplog.at_level(logging.WARNING, logger="bot.slack"):
+        answer = await slack.ask("/faq-reload", user=GROUP_ADMIN)
+    assert "only admins" in " ".join(texts(answer["blocks"]))
+    assert "missing_scope" in caplog.text
+
+
+async def test_what_members_type_is_shown_literally_and_never_pings(slack: Harness):
+    # Slack HTML-escapes &, < and > in a slash command's text; what the member typed reaches the core intact.
+    typed = "<!channel> <@U123> *bold* zebra quokka"
+    await slack.ask("/faq", escape(typed), key="q3")
+    assert slack.dispatched[0].args == {"question": typed}
+    gaps = await slack.ask("/faq-gaps", user=ADMIN, key="q4")
+    plain_texts = texts(gaps["blocks"], "plain_text")
+    assert any(typed in t for t in plain_texts)
+    assert_nothing_pings(gaps["text"], gaps["blocks"])
+    assert "&lt;!channel&gt; &lt;@U123&gt; *bold* zebra quokka" in gaps["text"]
+    # With "escape channels, users and links" on, Slack would send real markup: it becomes plain words.
+    await slack.ask("/faq", "<!here> <@U999|bob> hello", key="q5")
+    assert slack.dispatched[-1].args == {"question": "@here @bob hello"}
+
+
+async def test_public_posts_escape_everything_a_member_typed(slack: Harness):
+    typed = "<!channel> <@U123> *bold* & more"
+    ref = await slack.adapter.post(Place("slack", "C0GENERAL", TEAM_ID), Reply(
+        title=typed, text=typed, fields=((typed, typed),), buttons=(Button(typed, "poll:1:vote:0"),),
+        footer=typed, ephemeral=False))
+    [posted] = slack.fake.calls_to("chat.postMessage")
+    assert ref == MessageRef("slack", "C0GENERAL", slack.fake.answers_to("chat.postMessage")[0]["ts"])
+    assert_nothing_pings(posted["text"], posted["blocks"])
+    assert posted["text"].startswith("&lt;!channel&gt; &lt;@U123&gt; *bold* &amp; more")
+
+
+# -- request verification -------------------------------------------------------------------------------------
+
+
+async def test_the_url_verification_challenge_is_answered_when_signed(slack: Harness):
+    body = json.dumps({"token": "x", "challenge": "ch4llenge", "type": "url_verification"})
+    status, text = await slack.send(body, content_type="application/json")
+    assert status == 200 and "ch4llenge" in text
+    assert (await slack.send(body, content_type="application/json", secret="nope"))[0] == 401
+
+
+async def test_a_bad_signature_is_refused_before_the_core(slack: Harness):
+    status, _ = await slack.send(slash_body("/faq", "cost"), signature="v0=" + "0" * 64)
+    assert status == 401
+    status, _ = await slack.send(slash_body("/faq", "cost"), secret="not-the-secret")
+    assert status == 401
+    status, _ = await slack.send(interactive_body(block_actions_payload("faq:show:cost")), secret="nope")
+    assert status == 401
+    await asyncio.sleep(0.1)
+    assert slack.dispatched == [] and slack.pressed == []
+    assert slack.fake.deliveries() == []
+
+
+async def test_a_missing_signature_is_refused(slack: Harness):
+    status, _ = await slack.send(slash_body("/faq", "cost"), headers={"Content-Type": FORM})
+    assert status == 401
+    body = slash_body("/faq", "cost")
+    headers = signed_headers(body, content_type=FORM)
+    del headers["X-Slack-Signature"]
+    assert (await slack.send(body, headers=headers))[0] == 401
+    await asyncio.sleep(0.1)
+    assert slack.dispatched == []
+
+
+async def test_a_replayed_request_six_minutes_old_is_refused(slack: Harness):
+    body = slash_body("/faq", "cost", response_url=slack.fake.response_url("old"))
+    status, _ = await slack.send(body, age=360)  # correctly signed, but with a 6-minute-old timestamp
+    assert status == 401
+    status, _ = await slack.send(event_body({"type": "message", "channel": "C0GENERAL", "user": "U0SPAM",
+                                             "text": "hi", "ts": "1700000000.1", "channel_type": "channel"}),
+                                 content_type="application/json", age=360)
+    assert status == 401
+    await asyncio.sleep(0.1)
+    assert slack.dispatched == [] and slack.messages == []
+    # The same request signed now is accepted, exactly once.
+    assert (await slack.send(body))[0] == 200
+    await slack.fake.wait_response("old")
+    assert len(slack.dispatched) == 1
+
+
+# -- messages, shortcuts, forms, edits ---------------------------------------------------------------------
+
+
+async def test_member_messages_reach_the_core_with_mass_mentions_counted(slack: Harness):
+    base = {"type": "message", "channel": "C0GENERAL", "channel_type": "channel"}
+    ignored = [
+        {**base, "bot_id": "B0OTHER", "subtype": "bot_message", "text": "<!channel> I am a bot", "ts": "1.1"},
+        {**base, "subtype": "message_changed", "message": {"text": "edited"}, "ts": "1.2"},
+        {**base, "user": "U0BOT", "bot_id": "B0BOT", "text": "my own post", "ts": "1.3"},
+        {**base, "subtype": "channel_join", "user": "U0NEW", "text": "joined", "ts": "1.4"},
+    ]
+    for event in ignored:
+        assert (await slack.send(event_body(event), content_type="application/json"))[0] == 200
+    raw = "<!channel> free pills <https://spam.example|click> &lt;3 <!here|here>"
+    event = {**base, "user": "U0SPAM", "text": raw, "ts": "1700000100.000200"}
+    started = time.monotonic()
+    assert (await slack.send(event_body(event), content_type="application/json"))[0] == 200
+    assert time.monotonic() - started < 1.0
+    [message] = await slack.fake.wait_for(lambda: slack.messages)
+    await asyncio.sleep(0.05)
+    assert len(slack.messages) == 1
+    assert message.ref == MessageRef("slack", "C0GENERAL", "1700000100.000200")
+    assert message.author_id == "slack:U0SPAM" and message.author_name == "Spammy McSpam"
+    assert message.text == "@channel free pills click (https://spam.example) <3 @here"
+    assert message.mass_mentions == 2 and message.ts == 1700000100.0002
+    assert message.link == f"https://{TEAM_DOMAIN}.slack.com/archives/C0GENERAL/p1700000100000200"
+
+
+async def test_message_shortcut_reports_privately(slack: Harness):
+    payload = {
+        "type": "message_action", "callback_id": "test-report", "trigger_id": "1.2.3",
+        "response_url": slack.fake.response_url("rep"), "token": "x",
+        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN}, "channel": {"id": "C0GENERAL", "name": "general"},
+        "user": {"id": "U0MARIA", "name": "maria"},
+        "message": {"type": "message", "user": "U0SPAM", "text": "buy &lt;cheap&gt; pills <!channel>",
+                    "ts": "1700000200.000300"},
+        "message_ts": "1700000200.000300",
+    }
+    assert (await slack.send(interactive_body(payload)))[0] == 200
+    [answer] = await slack.fake.wait_response("rep")
+    assert answer["response_type"] == "ephemeral"  # always private, even though the core said public
+    inv = slack.extras.seen[0]
+    assert inv.name == "test-report"
+    assert inv.args == {
+        "text": "buy <cheap> pills @channel", "author": "slack:U0SPAM", "channel": "C0GENERAL",
+        "message": "1700000200.000300",
+        "link": f"https://{TEAM_DOMAIN}.slack.com/archives/C0GENERAL/p1700000200000300",
+    }
+    assert slack.fake.calls_to("chat.postMessage") == []
+
+
+async def test_a_form_command_without_text_opens_a_modal_and_posts_on_submit(slack: Harness):
+    status, _ = await slack.command("/test-form", "", trigger_id="trig-1")
+    assert status == 200
+    [opened] = await slack.fake.wait_call("views.open")
+    assert opened["trigger_id"] == "trig-1"
+    view = opened["view"]
+    assert view["type"] == "modal" and view["callback_id"] == "form:test-form"
+    assert [b["block_id"] for b in view["blocks"]] == ["question", "options"]
+    assert view["blocks"][1]["element"]["multiline"] is True and view["blocks"][1]["optional"] is True
+    assert json.loads(view["private_metadata"])["channel"] == "C0GENERAL"
+    assert slack.dispatched == []
+    submission = {
+        "type": "view_submission", "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "user": {"id": "U0MARIA", "username": "maria", "name": "maria", "team_id": TEAM_ID},
+        "api_app_id": "A0APP", "token": "x", "trigger_id": "1.2.4",
+        "view": {**view, "id": "V0VIEW", "state": {"values": {
+            "question": {"value": {"type": "plain_text_input", "value": "Best <!channel> time?"}},
+            "options": {"value": {"type": "plain_text_input", "value": "Morning\nEvening"}},
+        }}},
+    }
+    status, body = await slack.send(interactive_body(submission))
+    assert status == 200 and body == ""  # an empty ack closes the modal
+    [posted] = await slack.fake.wait_call("chat.postMessage")
+    assert posted["channel"] == "C0GENERAL" and posted["blocks"][0]["text"]["text"] == "Poll made"
+    assert slack.dispatched[0].args == {"question": "Best <!channel> time?", "options": "Morning\nEvening"}
+    assert_nothing_pings(posted["text"], posted["blocks"])
+
+
+async def test_a_form_command_with_text_runs_directly(slack: Harness):
+    await slack.command("/test-form", "Best time?")
+    await slack.fake.wait_call("chat.postMessage")
+    assert slack.fake.calls_to("views.open") == []
+    assert slack.dispatched[0].args == {"question": "Best time?"}
+
+
+async def test_replace_original_edits_the_message_the_button_was_on(slack: Harness):
+    await slack.press("edit:7", key="e1", ephemeral=False, message_ts="1700000300.000400")
+    [updated] = await slack.fake.wait_call("chat.update")
+    assert updated["channel"] == "C0GENERAL" and updated["ts"] == "1700000300.000400"
+    assert updated["blocks"][0]["text"]["text"] == "Edited"
+    # On an ephemeral message chat.update can't work: the response_url replaces it.
+    await slack.press("edit:8", key="e2", ephemeral=True)
+    [replaced] = await slack.fake.wait_response("e2")
+    assert replaced["replace_original"] is True and replaced["blocks"][0]["text"]["text"] == "Edited"
+    assert len(slack.fake.calls_to("chat.update")) == 1 and len(slack.pressed) == 2
+
+
+async def test_an_unknown_button_gets_a_polite_private_answer(slack: Harness):
+    await slack.press("gone:1", key="u1")
+    [answer] = await slack.fake.wait_response("u1")
+    assert answer["response_type"] == "ephemeral" and "not valid any more" in answer["text"]
+
+
+async def test_public_reply_where_the_bot_is_not_a_member_uses_the_response_url(slack: Harness):
+    slack.fake.not_in_channel.add("C0PRIVATE")
+    await slack.press(f"faq:share:{slack.core.faq.kb.entries[0].id}", key="p1", channel="C0PRIVATE")
+    [answer] = await slack.fake.wait_response("p1")
+    assert answer["response_type"] == "in_channel" and answer["replace_original"] is False
+
+
+async def test_a_delivery_failure_gets_a_polite_note(slack: Harness, caplog):
+    slack.fake.not_in_channel.add("C0PRIVATE")
+    with caplog.at_level(logging.ERROR, logger="bot.slack"):
+        await slack.press(f"faq:share:{slack.core.faq.kb.entries[0].id}", key="", channel="C0PRIVATE")
+        [note] = await slack.fake.wait_call("chat.postEphemeral")
+    assert note["user"] == "U0MARIA" and "Sorry" in note["text"] and "/invite" in note["text"]
+    assert "platform=slack command=button:faq" in caplog.text and "not_in_channel" in caplog.text
+
+
+# -- the contract the core uses --------------------------------------------------------------------------------
+
+
+async def test_post_update_delete_and_restrict(slack: Harness):
+    place = Place("slack", "C0GENERAL", TEAM_ID)
+    ref = await slack.core.post(place, Reply(title="Poll", text="Votes", image=Image("chart.png", b"\x89PNG"),
+                                             ephemeral=False))
+    [posted] = slack.fake.calls_to("chat.postMessage")
+    assert ref == MessageRef("slack", "C0GENERAL", slack.fake.answers_to("chat.postMessage")[0]["ts"])
+    assert "chart.png" not in " ".join(texts(posted["blocks"]))
+    [url_call] = slack.fake.calls_to("files.getUploadURLExternal")
+    assert url_call["filename"] == "chart.png"
+    assert slack.fake.uploads == [(slack.fake.uploads[0][0], b"\x89PNG")]
+    [completed] = slack.fake.calls_to("files.completeUploadExternal")
+    assert completed["channel_id"] == "C0GENERAL"
+    await slack.adapter.update(ref, Reply(title="Poll", text="Closed", ephemeral=False,
+                                          image=Image("final.png", b"\x89PNG2")))
+    [updated] = slack.fake.calls_to("chat.update")
+    assert updated["ts"] == ref.message and updated["blocks"][1]["text"]["text"] == "Closed"
+    completed = slack.fake.calls_to("files.completeUploadExternal")[-1]
+    assert completed["thread_ts"] == ref.message  # chat.update can't attach files: the image goes in the thread
+    assert slack.fake.uploads[-1][1] == b"\x89PNG2"
+    await slack.adapter.delete(ref)
+    assert slack.fake.calls_to("chat.delete") == [{"channel": "C0GENERAL", "ts": ref.message}]
+    slack.fake.errors["chat.delete"] = "cant_delete_message"
+    with pytest.raises(RuntimeError, match="cant_delete_message"):
+        await slack.adapter.delete(MessageRef("slack", "C0GENERAL", "1.2"))
+    with pytest.raises(NotImplementedError, match="Slack does not let apps time out members"):
+        await slack.adapter.restrict("slack:U0SPAM", place, 10)
+
+
+async def test_stop_lets_requests_in_flight_finish_then_refuses_new_ones(slack: Harness):
+    started = time.monotonic()
+    status, _ = await slack.command("/test-slow", key="slow")
+    assert status == 200 and time.monotonic() - started < 0.3  # acked before the 0.4 s of work
+    await slack.adapter.stop()
+    assert slack.fake.responses_to("slow"), "the reply of the request in flight was lost"
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await slack.command("/faq", "cost")
+
+
+# -- start-up ----------------------------------------------------------------------------------------------------
+
+
+async def test_a_rejected_token_stops_start_up_with_slacks_reason(tmp_path: Path, fake: FakeSlack, caplog):
+    core, cfg = await build_core(tmp_path, api_url=fake.api_url, bot_token=Secret("xoxb-revoked-SECRET-123"))
+    adapter = SlackAdapter(core, cfg.slack)
+    try:
+        with caplog.at_level(logging.DEBUG), pytest.raises(StartupError) as caught:
+            await adapter.start()
+        assert "invalid_auth" in str(caught.value) and "slack.bot_token" in str(caught.value)
+        assert "xoxb-revoked-SECRET-123" not in str(caught.value)
+        assert "xoxb-revoked-SECRET-123" not in caplog.text
+        assert caught.value.__cause__ is None and caught.value.__suppress_context__
+        assert adapter.port is None  # never started listening
+    finally:
+        await adapter.stop()
+        await core.close()
+
+
+async def test_an_unreachable_api_stops_start_up(tmp_path: Path, fake: FakeSlack):
+    port = fake.port
+    await fake.stop()
+    core, cfg = await build_core(tmp_path, api_url=f"http://127.0.0.1:{port}/api/")
+    adapter = SlackAdapter(core, cfg.slack)
+    try:
+        with pytest.raises(StartupError, match="cannot reach the Slack API") as caught:
+            await adapter.start()
+        assert BOT_TOKEN not in str(caught.value)
+    finally:
+        await adapter.stop()
+        await core.close()
+
+
+async def test_http_mode_needs_a_signing_secret(tmp_path: Path, fake: FakeSlack):
+    core, cfg = await build_core(tmp_path, api_url=fake.api_url, signing_secret=Secret(""))
+    try:
+        with pytest.raises(StartupError, match="signing_secret"):
+            await SlackAdapter(core, cfg.slack).start()
+        assert fake.calls == []
+    finally:
+        await core.close()
+
+
+async def test_socket_mode_connects_and_serves_commands(tmp_path: Path, fake: FakeSlack, caplog):
+    core, cfg = await build_core(tmp_path, api_url=fake.api_url, mode="socket", app_token=Secret(APP_TOKEN))
+    adapter = SlackAdapter(core, cfg.slack)
+    core.attach(adapter)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            await adapter.start()
+            assert fake.socket_connected and adapter.port is None
+            await fake.socket_send({
+                "envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": True,
+                "payload": slash_fields("/faq", QUESTION, response_url=fake.response_url("sock")),
+            })
+            await fake.wait_for(lambda: [a for a in fake.socket_acks if a.get("envelope_id") == "env-1"])
+            [answer] = await fake.wait_response("sock")
+        assert answer["blocks"][0]["text"]["text"] == core.faq.find(QUESTION).entry.title
+        assert APP_TOKEN not in caplog.text and BOT_TOKEN not in caplog.text
+    finally:
+        await adapter.stop()
+        await core.close()
+    await fake.wait_for(lambda: not fake.socket_connected)
+
+
+async def test_socket_mode_with_a_rejected_app_token(tmp_path: Path, fake: FakeSlack):
+    core, cfg = await build_core(tmp_path, api_url=fake.api_url, mode="socket", app_token=Secret("xapp-wrong-999"))
+    adapter = SlackAdapter(core, cfg.slack)
+    try:
+        with pytest.raises(StartupError, match="slack.app_token: invalid_auth") as caught:
+            await adapter.start()
+        assert "xapp-wrong-999" not in str(caught.value)
+    finally:
+        await adapter.stop()
+        await core.close()
