@@ -10,7 +10,9 @@ from bot.config import Config
 from bot.core.commands import ActionSpec, CommandSpec, Completer, collect
 from bot.core.contract import Adapter, IncomingMessage
 from bot.core.faq import Faq
+from bot.core.moderation import Moderation
 from bot.core.permissions import Permissions, allowed, denied_text
+from bot.core.polls import Polls
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, error_reply
 from bot.core.storage import Storage
 
@@ -21,6 +23,8 @@ class Core:
     """Everything a member, moderator or admin can do, behind `dispatch` and `dispatch_action`."""
 
     faq: Faq
+    polls: Polls
+    moderation: Moderation
 
     def __init__(self, config: Config, storage: Storage, features: Iterable[object]) -> None:
         self.config = config
@@ -45,11 +49,13 @@ class Core:
         storage = await Storage.open(config.resolve_path(config.storage.path))
         try:
             faq = Faq(storage, config.resolve_path(config.faq.path), config.faq.min_confidence)
+            polls = Polls(storage, config)
+            moderation = Moderation(storage, config)
         except Exception:
             await storage.close()
             raise
-        core = cls(config, storage, [faq])
-        core.faq = faq
+        core = cls(config, storage, [faq, polls, moderation])
+        core.faq, core.polls, core.moderation = faq, polls, moderation
         for feature in core.features:
             bind = getattr(feature, "bind", None)
             if bind is not None:

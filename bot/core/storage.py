@@ -122,5 +122,7 @@ class Storage:
 
 
 def _split_sql(sql: str) -> list[str]:
-    # Migrations are plain DDL without semicolons inside literals or triggers, so a split is enough.
-    return [s.strip() for s in sql.split(";") if s.strip()]
+    # Migrations are plain DDL without semicolons inside literals or triggers: dropping comments (which may
+    # contain any text) and splitting on semicolons is enough.
+    code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+    return [s.strip() for s in code.split(";") if s.strip()]
