@@ -26,12 +26,15 @@ from bot.core.faq import Faq  # noqa: E402
 from bot.core.knowledge import load_knowledge_base  # noqa: E402
 from bot.core.search import SearchIndex  # noqa: E402
 
-WORDS = ("ketamine migraine infusion nasal spray tablet troche clinic doctor neurologist specialist insurance cost "
-         "price dose study trial patients relief pain chronic cluster headache bladder liver heart blood pressure "
-         "memory fog dissociation hallucination addiction opioid schedule legal history anesthesia nmda glutamate "
-         "pharmacy compounding prescription booster inpatient outpatient hospital abortive preventive side effects "
-         "risk safety evidence research depression bipolar epilepsy cancer phantom limb spinal cord nerve block "
-         "botox triptan magnesium sleep diet trigger aura vertigo nausea light sound sensitivity").split()
+_VOCABULARY = """
+ketamine migraine infusion nasal spray tablet troche clinic doctor neurologist specialist insurance cost price dose
+study trial patients relief pain chronic cluster headache bladder liver heart blood pressure memory fog dissociation
+hallucination addiction opioid schedule legal history anesthesia nmda glutamate pharmacy compounding prescription
+booster inpatient outpatient hospital abortive preventive side effects risk safety evidence research depression
+bipolar epilepsy cancer phantom limb spinal cord nerve block botox triptan magnesium sleep diet trigger aura vertigo
+nausea light sound sensitivity
+"""
+WORDS = tuple(_VOCABULARY.split())
 
 
 def typo(word: str, rng: random.Random) -> str:
