@@ -20,14 +20,15 @@ Safety = Literal["unsafe", "crisis"]
 def classify(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lambda s: s) -> Safety | None:
     """'crisis' for thoughts of suicide or self-harm, 'unsafe' for misuse, else None."""
     folded = fold(question)
-    text = f" {rewrite(folded)} "
-    raw = f" {folded} "
+    # Both readings in one string, the rewritten one first: patterns anchored with ^(?=.*…) look only at the
+    # first line, where the canonical words are; the others find a phrase as typed on either line.
+    text = f" {rewrite(folded)} \n {folded} "
     # No "not crisis" exceptions on purpose: an idiom next to a real plea ("it's killing me, I want to end
     # it") must still reach the crisis reply, so the patterns themselves are written narrowly.
     crisis, unsafe = _combined(texts)
-    if crisis.search(text) or crisis.search(raw):
+    if crisis.search(text):
         return "crisis"
-    if unsafe.search(text) or unsafe.search(raw):
+    if unsafe.search(text):
         return "unsafe"
     return None
 

@@ -17,7 +17,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -117,11 +117,12 @@ del _src, _dst, _base, _i
 _LOOKALIKE_CLASS = "".join(
     re.escape(c) for c in _CONFUSABLE if ("\u0370" <= c <= "\u052f") or "\u0530" <= c <= "\u058f"
 )
-_MIXED_SCRIPT = re.compile(f"[a-zA-Z][{_LOOKALIKE_CLASS}]|[{_LOOKALIKE_CLASS}][a-zA-Z]")
-_HIDDEN = re.compile(
-    "[^\\W\\d_][\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f"
-    "\u3164\ufeff\uffa0]+[^\\W\\d_]"
-)
+# Each starts with the rare character it looks for, so the regex engine skips ordinary text in C.
+_MIXED_SCRIPT = re.compile(f"[{_LOOKALIKE_CLASS}](?:(?<=[a-zA-Z].)|(?=[a-zA-Z]))")
+_INVISIBLE = "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0"
+_PADDING = re.compile(f"[{_INVISIBLE}\\s]{{2,}}")
+_HARD_CAP_FACTOR = 50
+_HIDDEN = re.compile(f"[{_INVISIBLE}](?<=[^\\W\\d_].)[{_INVISIBLE}]*[^\\W\\d_]")
 _STYLED = re.compile("[\U0001d400-\U0001d7ff\uff21-\uff3a\uff41-\uff5a\U0001f130-\U0001f189\u24b6-\u24e9]")
 
 
@@ -168,15 +169,14 @@ _WIDE_GAP = re.compile(r"[ \t]{2,}")
 # Single characters separated by punctuation ("t.e.l.e.g.r.a.m", "n-i-t-r-o").
 _DOTTED = re.compile(r"(?<![a-z0-9])[a-z0-9](?:[._*-][a-z0-9]){2,}(?![a-z0-9])")
 _DOTTED_SEPARATORS = str.maketrans("", "", "._*-")
-# Only tokens where a l33t character touches a letter are looked at; most messages have none.
 # Quick tests first: each starts with a rare character, so the regex engine can skip ahead in C (a leading
-# look-behind or a letter class would make it try every position).
+# look-behind or a letter class would make it try every position). Most messages need none of the rewrites.
 _SPACED_HINT = re.compile(r" [a-z0-9@$+][ \t]+[a-z0-9@$+.:/-][ \t]")
 _DOTTED_HINT = re.compile(r"[._*-][a-z0-9][._*-][a-z0-9]")
 _LEET_HINT = re.compile(r"[013457@$](?:(?<=[a-z].)|(?=[a-z])(?<![0-9]0)(?<=[$0]))")
-_LEET_TOKEN = re.compile(
-    r"(?<![a-z0-9@$])[a-z0-9@$]*(?:[a-z][013457@$]|\$[a-z]|(?<![a-z0-9])0[a-z])[a-z0-9@$]*"
-)
+# Only tokens where a l33t character touches a letter are rewritten.
+_LEET_TOKEN = re.compile(r"(?<![a-z0-9@$])[a-z0-9@$]*(?:[a-z][013457@$]|\$[a-z]|(?<![a-z0-9])0[a-z])[a-z0-9@$]*")
+_DOMAIN_TAIL = re.compile(r"[a-z0-9-]*\.[a-z]{2}")
 _LEET_MAP = str.maketrans("013457@$", "oieasta" + "s")
 _DOT_WORD = re.compile(
     r"\s*[(\[{<]\s*(?:dot|\.)\s*[)\]}>]\s*"
@@ -209,7 +209,9 @@ def _normalise(text: Any, limit: int) -> tuple[str, int]:
     if not isinstance(text, str):
         text = text.decode("utf-8", "replace") if isinstance(text, bytes | bytearray) else str(text)
     if len(text) > limit:
-        text = text[:limit]
+        # Invisible padding must not push the real text past the cut: drop it first (C-speed passes, and
+        # bounded by the hard cap).
+        text = _PADDING.sub(" ", text[: limit * _HARD_CAP_FACTOR])[:limit]
     disguise = 0
     if text.isascii():
         if not text.isprintable():
@@ -269,7 +271,7 @@ def _unleet(m: re.Match[str], counter: list[int]) -> str:
     s, start = m.string, m.start()
     if start and s[start - 1] in "/?=&#%":  # inside a URL path or query: ids, not words
         return tok
-    if "@" in tok and s.startswith(".", m.end()):  # an e-mail address
+    if "@" in tok[1:] and _DOMAIN_TAIL.match(s, m.end()):  # an e-mail address
         return tok
     lead = ""
     if tok[0] == "@":  # a mention keeps its @
@@ -294,7 +296,8 @@ def _unleet(m: re.Match[str], counter: list[int]) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Words, fingerprints
 
-_WORD = re.compile(r"[^\W_]{2,30}")
+_TOKEN = re.compile(r"\w+")
+_MAX_WORD = 30
 _STOPWORD_TEXT = """
     a an and are as at be but by for from has have he her his i if in is it its me my no not of on or our she
     so than that the their them then there they this to too was we were what when which who will with you your
@@ -302,61 +305,75 @@ _STOPWORD_TEXT = """
     el la los las de del y en que un una por con para es mi se lo le les des et est une pour pas je il
     der die das und ist ich nicht mit ein eine zu den von"""
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-_SIG_K = 16  # min-hash values per fingerprint
-_SIG_BANDS = 8  # LSH bands of 2 values: near-duplicates share at least one band with high probability
-_SIG_EMPTY = (0xFFFFFFFF,) * _SIG_K
-_SIG_CACHE: dict[str, tuple[int, ...]] = {}
-_SIG_CACHE_MAX = 200_000
-_SIG_UNPACK = struct.Struct("<16I").unpack
-_SIG_PACK = struct.Struct(">16I")
-_FINGERPRINT_RE = re.compile(r"[0-9a-f]{128}")
+# Single letters and digits say nothing; removing them with the stop words keeps this a C-level set difference.
+_NOT_CONTENT = _STOPWORDS | frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_SKETCH_K = 16  # a fingerprint keeps the 16 smallest word hashes (a bottom-k sketch)
+_HASH_CACHE: dict[str, int] = {}
+_HASH_CACHE_MAX = 200_000
+_FINGERPRINT_RE = re.compile(r"(?:[0-9a-f]{8}){0,16}")
+_POSTING_CAP = 500  # a word hash shared by more known spam than this is too common to find candidates by
 
 
 def _words(text: str) -> frozenset[str]:
     """Distinct content words of normalised text (what the model and near-duplicate checks compare)."""
-    return frozenset(_WORD.findall(text)) - _STOPWORDS
+    return _content_words(set(_TOKEN.findall(text)))
+
+
+def _content_words(tokens: set[str]) -> frozenset[str]:
+    return frozenset(tokens - _NOT_CONTENT)
 
 
 def _shingles(words: frozenset[str]) -> frozenset[str]:
     # Numbers (phone numbers, prices) change between copies of the same spam; words do not.
-    return frozenset(w for w in words if not w.isdigit())
+    return words.difference(filter(str.isdigit, words))
 
 
-def _signature(shingles: frozenset[str]) -> tuple[int, ...]:
-    if not shingles:
-        return _SIG_EMPTY
-    rows = list(map(_SIG_CACHE.get, shingles))
-    if None in rows:
-        rows = [_token_sig(token) for token in shingles]
-    return tuple(map(min, zip(*rows, strict=False)))
+def _sketch(shingles: frozenset[str]) -> tuple[int, ...]:
+    """The smallest word hashes, sorted: exact for short messages, an unbiased sample for long ones.
+
+    Cheaper than k independent min-hashes (one hash per word instead of k) and, for chat-sized messages with
+    at most 16 distinct words, it is the whole word set, so similarity is exact.
+    """
+    hashes = list(map(_HASH_CACHE.get, shingles))
+    if None in hashes:
+        hashes = [_token_hash(token) for token in shingles]
+    return tuple(sorted(set(hashes))[:_SKETCH_K])
 
 
-def _token_sig(token: str) -> tuple[int, ...]:
-    row = _SIG_CACHE.get(token)
-    if row is None:
+def _token_hash(token: str) -> int:
+    value = _HASH_CACHE.get(token)
+    if value is None:
         # blake2b, not hash(): fingerprints are stored and must be equal across processes.
-        row = _SIG_UNPACK(hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=64).digest())
-        if len(_SIG_CACHE) >= _SIG_CACHE_MAX:
-            _SIG_CACHE.clear()
-        _SIG_CACHE[token] = row
-    return row
+        value = int.from_bytes(hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=4).digest())
+        if len(_HASH_CACHE) >= _HASH_CACHE_MAX:
+            _HASH_CACHE.clear()
+        _HASH_CACHE[token] = value
+    return value
 
 
-def _sig_hex(sig: tuple[int, ...]) -> str:
-    return _SIG_PACK.pack(*sig).hex()
+_PACKERS = [struct.Struct(f">{n}I") for n in range(_SKETCH_K + 1)]
 
 
-def _sig_from_hex(fp: str) -> tuple[int, ...]:
-    return _SIG_PACK.unpack(bytes.fromhex(fp))
+def _sketch_hex(sketch: tuple[int, ...]) -> str:
+    return _PACKERS[len(sketch)].pack(*sketch).hex()
 
 
-def _bands(sig: tuple[int, ...]) -> list[tuple[int, int, int]]:
-    return [(i, sig[2 * i], sig[2 * i + 1]) for i in range(_SIG_BANDS)]
+def _sketch_from_hex(fp: str) -> tuple[int, ...]:
+    return tuple(sorted({int(fp[i : i + 8], 16) for i in range(0, len(fp), 8)}))
+
+
+def _similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """Estimated word-set similarity (Jaccard) of two sketches."""
+    union = sorted(set(a) | set(b))[:_SKETCH_K]
+    if not union:
+        return 0.0
+    in_a, in_b = set(a), set(b)
+    return sum(1 for v in union if v in in_a and v in in_b) / len(union)
 
 
 def fingerprint(text: str) -> str:
-    """Near-duplicate fingerprint (min-hash of the content words) of a text, as stored for known spam."""
-    return _sig_hex(_signature(_shingles(_words(normalise(text)))))
+    """Near-duplicate fingerprint of a text (hex of its word-hash sketch), as stored for known spam."""
+    return _sketch_hex(_sketch(_shingles(_words(normalise(text)))))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -388,7 +405,7 @@ class Weights:
     phone_number: float = 0.4
     email_address: float = 0.3
     duplicate_two_channels: float = 0.5
-    duplicate_more_channels: float = 0.8
+    duplicate_more_channels: float = 0.7
     repeated_message: float = 0.3
     burst: float = 0.35
     new_member: float = 0.35
@@ -433,6 +450,8 @@ class FingerprintSettings:
 
 @dataclass
 class ContactRules:
+    """What counts as a phone number."""
+
     phone_min_digits: int = 9
     phone_max_digits: int = 15
 
@@ -449,6 +468,8 @@ class NewDomain:
 
 @dataclass
 class LinkRules:
+    """Which links are fine, which hide their target, and which look thrown away or imitate a brand."""
+
     known_tlds: frozenset[str] = frozenset()
     allow_domains: frozenset[str] = frozenset()
     allow_suffixes: frozenset[str] = frozenset()
@@ -472,7 +493,11 @@ class Phrase:
 
 @dataclass
 class SpamRules:
-    """Everything the scanner is tuned by; load with `SpamRules.load(path)`."""
+    """Everything the scanner is tuned by; load with `SpamRules.load(path)`.
+
+    Treat as immutable (matchers are compiled on creation): to change rules, load or build a new one and assign
+    it to `Scanner.rules`.
+    """
 
     threshold: float = 1.0
     auto_threshold: float | None = None
@@ -492,26 +517,35 @@ class SpamRules:
 
     def _compile(self) -> None:
         """Build the matchers once, so scanning never compiles anything."""
-        # Phrases are indexed by the three characters they can start with. A scan looks up the first three
-        # characters at each word start and runs only the few phrases filed there: one big alternation of all
-        # phrases tries every branch at every word start and was 10x slower.
+        # Phrases are indexed by the three characters they can start with (worked out from the stdlib's regex
+        # parser), so a scan tries only the phrases whose start occurs at a word start in the message. One big
+        # alternation of all phrases tries every branch at every word start and was several times slower;
+        # phrases whose start cannot be listed are searched for everywhere.
+        words: dict[str, list[int]] = {}
         index: dict[str, list[int]] = {}
         anywhere: list[int] = []
         for i, p in enumerate(self.phrases):
+            first = _first_words(p.pattern)
+            if first is not None:
+                for word in first:
+                    words.setdefault(word, []).append(i)
+                continue
             starts = _prefixes(p.pattern, _KEY_LEN)
             if starts is None:
                 anywhere.append(i)
             else:
                 for key in starts:
                     index.setdefault(key, []).append(i)
+        self._word_index = {word: tuple(ix) for word, ix in words.items()}
+        self._word_keys = frozenset(words)
         self._phrase_index = {key: tuple(ix) for key, ix in index.items()}
         self._phrase_anywhere = tuple(anywhere)
         self._phrase_keys = frozenset(key for key in index if len(key) == _KEY_LEN)
-        # Phrases known only by a shorter start ("k" of ${drug}) are found at word starts with that letter.
+        # Phrases known only by a shorter start are found at word starts with that first character.
         self._short_keys = tuple(sorted((key for key in index if len(key) < _KEY_LEN), key=len))
         firsts = "".join(sorted({key[0] for key in self._short_keys}))
         self._short_key_re = re.compile(f"[{re.escape(firsts)}](?<![a-z0-9].)") if firsts else None
-        self._phrase_search = tuple(re.compile(rf"(?<![a-z0-9])(?:{p.pattern})") for p in self.phrases)
+        self._phrase_search = {i: re.compile(rf"(?<![a-z0-9])(?:{self.phrases[i].pattern})") for i in anywhere}
         self._invite_re = (
             re.compile("|".join(f"(?:{p})" for p in self.links.invite_patterns)) if self.links.invite_patterns else None
         )
@@ -602,54 +636,50 @@ class _RulesLoader:
         for key, (key_node, _) in top.items():
             if key not in _TOP_KEYS:
                 self.add(key_node, f"unknown key '{key}' (expected one of: {', '.join(sorted(_TOP_KEYS))})")
-        rules = SpamRules.__new__(SpamRules)  # filled field by field; compiled at the end
-        defaults = SpamRules(phrases=())
         version = top.get("version")
         if version is not None and self.number(version[1], "version", integer=True) not in (1, None):
             self.add(version[1], "version must be 1")
-        rules.threshold = defaults.threshold
+        values: dict[str, Any] = {"source": yf.name}
         if "threshold" in top:
             value = self.number(top["threshold"][1], "threshold", minimum=0, exclusive=True)
-            rules.threshold = defaults.threshold if value is None else float(value)
-        else:
-            self.add(yf.root, "missing key 'threshold'")
-        rules.auto_threshold = None
+            if value is not None:
+                values["threshold"] = float(value)
         if "auto_threshold" in top:
             node = top["auto_threshold"][1]
             if not (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
                 value = self.number(node, "auto_threshold", minimum=0, exclusive=True)
-                if value is not None:
-                    rules.auto_threshold = float(value)
-                    if value < rules.threshold:
-                        self.add(node, f"auto_threshold ({value}) must not be below threshold ({rules.threshold})")
-        rules.max_text_chars = defaults.max_text_chars
+                threshold = values.get("threshold", SpamRules.threshold)
+                if value is not None and value < threshold:
+                    self.add(node, f"auto_threshold ({value}) must not be below threshold ({threshold})")
+                elif value is not None:
+                    values["auto_threshold"] = float(value)
         if "max_text_chars" in top:
             value = self.number(top["max_text_chars"][1], "max_text_chars", integer=True, minimum=100, maximum=10**6)
             if value is not None:
-                rules.max_text_chars = int(value)
-        rules.weights = self.section(top, "weights", Weights, weights=True)
-        rules.windows = self.section(top, "windows", Windows)
-        rules.model = self.section(top, "model", ModelSettings)
-        if rules.model.full_at <= rules.model.dead_zone and "model" in top:
+                values["max_text_chars"] = int(value)
+        values["weights"] = self.section(top, "weights", Weights, weights=True)
+        values["windows"] = self.section(top, "windows", Windows)
+        values["model"] = model = self.section(top, "model", ModelSettings)
+        if model.full_at <= model.dead_zone:
             self.add(top["model"][1], "model.full_at must be greater than model.dead_zone")
-        rules.fingerprints = self.section(top, "fingerprints", FingerprintSettings)
-        rules.contact = self.section(top, "contact", ContactRules)
-        if rules.contact.phone_min_digits > rules.contact.phone_max_digits and "contact" in top:
+        values["fingerprints"] = self.section(top, "fingerprints", FingerprintSettings)
+        values["contact"] = contact = self.section(top, "contact", ContactRules)
+        if contact.phone_min_digits > contact.phone_max_digits:
             self.add(top["contact"][1], "contact.phone_min_digits must not exceed phone_max_digits")
-        rules.mass_mentions = defaults.mass_mentions
         if "mass_mentions" in top:
-            rules.mass_mentions = tuple(v for v, _ in yf.text_list(top["mass_mentions"][1], "mass_mentions"))
-        rules.links = self.links(top["links"][1]) if "links" in top else LinkRules()
+            values["mass_mentions"] = tuple(v for v, _ in yf.text_list(top["mass_mentions"][1], "mass_mentions"))
+        if "links" in top:
+            values["links"] = self.links(top["links"][1])
         macros = self.macros(top["macros"][1]) if "macros" in top else {}
-        rules.phrases = self.phrases(top["phrases"][1], macros) if "phrases" in top else ()
-        rules.source = yf.name
+        if "phrases" in top:
+            values["phrases"] = self.phrases(top["phrases"][1], macros)
         if not yf.problems:
             try:
-                rules._compile()
+                rules = SpamRules(**values)
             except re.error as exc:  # e.g. the same group name in two patterns
                 self.add(top.get("phrases", (None, yf.root))[1], f"patterns do not combine: {exc}")
         if yf.problems:
-            raise RulesError([str(p) for p in yf.problems])
+            raise RulesError([str(p) for p in sorted(yf.problems, key=lambda p: p.line)])
         return rules
 
     def number(
@@ -740,10 +770,12 @@ class _RulesLoader:
 
     def regex(self, pattern: str, node: yaml.Node, what: str) -> re.Pattern[str] | None:
         try:
-            # Wrapped, so a flag like (?i) in the middle is caught here, with this pattern's line.
+            re.compile(pattern)
+            # Patterns are combined with others, so a flag like (?i) that would apply to all is refused.
             compiled = re.compile(f"(?:{pattern})")
         except re.error as exc:
-            self.add(node, f"{what}: bad regular expression: {exc.msg} (at position {exc.pos}): {pattern!r}")
+            where = f" (at position {exc.pos})" if exc.pos is not None and not exc.msg.startswith("global") else ""
+            self.add(node, f"{what}: bad regular expression: {exc.msg}{where}: {pattern!r}")
             return None
         except (RecursionError, OverflowError) as exc:
             self.add(node, f"{what}: regular expression too complex: {exc}")
@@ -798,7 +830,7 @@ class _RulesLoader:
             return None
         pattern_node = entry["pattern"][1]
         raw = self.yf.text(pattern_node, f"{what} pattern")
-        weight = self.number(entry["weight"][1], f"{what} weight", minimum=0, maximum=10)
+        weight = self.number(entry["weight"][1], f"{what} weight", minimum=-10, maximum=10)
         label = self.yf.text(entry["label"][1], f"{what} label", max_len=80) if "label" in entry else None
         if raw is None or weight is None or ("label" in entry and label is None):
             return None
@@ -814,9 +846,36 @@ class _RulesLoader:
 
 
 _KEY_LEN = 3
-_KEYS = re.compile(r"(?<![a-z0-9])(?=([^ ]..))", re.S)
+# The first three characters at each word start. Matching the separator (the text is scanned with a space in
+# front) instead of looking behind lets the engine skip letters in C: ~1/3 faster.
+_KEYS = re.compile(r"[^a-z0-9](?=([^ ]..))", re.S)
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _MAX_PREFIXES = 5000
+_STOP = "\0"  # the string cannot grow: what follows it is not listable
+_END = "\1"  # (first-word mode) the word ended here: a non-word character follows
+
+
+class _Enum(NamedTuple):
+    n: int  # stop growing strings at this length
+    words: bool  # first-word mode: a non-word character ends the string
+    sre: Any  # the stdlib's regex parser module
+
+
+def _first_words(pattern: str) -> frozenset[str] | None:
+    """Every first word (run of \\w) that a match of the pattern starts with; None if that is not listable."""
+    found = _enumerate(pattern, _Enum(_MAX_WORD + 1, True, None))
+    if found is None:
+        return None
+    out = set()
+    for s in found:
+        if s.endswith(_END):
+            s = s[:-1]
+        elif s.endswith(_STOP) or len(s) > _MAX_WORD:
+            return None  # the word goes on with something unlistable
+        if not s:
+            return None  # starts with punctuation ("$100", "@handle")
+        out.add(s)
+    return frozenset(out)
 
 
 def _prefixes(pattern: str, n: int) -> frozenset[str] | None:
@@ -824,55 +883,65 @@ def _prefixes(pattern: str, n: int) -> frozenset[str] | None:
 
     Shorter strings appear where the pattern continues with something that cannot be listed ([^.], \\w ...).
     """
-    try:
-        import re._parser as sre  # the stdlib's own parser: exact, and only used while loading rules
-    except ImportError:  # pragma: no cover - other Python versions
-        return None
-    try:
-        found = _extend({""}, list(sre.parse(pattern)), n, sre)
-    except Exception:
-        return None
+    found = _enumerate(pattern, _Enum(n, False, None))
     if found is None:
         return None
     out = frozenset(s.rstrip(_STOP) for s in found)
     return None if "" in out else out
 
 
-_STOP = "\0"  # marks a prefix that cannot grow: what follows it is not listable
+def _enumerate(pattern: str, ctx: _Enum) -> set[str] | None:
+    try:
+        import re._parser as sre  # the stdlib's own parser: exact, and only used while loading rules
+    except ImportError:  # pragma: no cover - other Python versions
+        return None
+    try:
+        return _extend({""}, list(sre.parse(pattern)), ctx._replace(sre=sre))
+    except Exception:
+        return None
 
 
-def _finished(s: str, n: int) -> bool:
-    return len(s) >= n or s.endswith(_STOP)
+def _finished(s: str, ctx: _Enum) -> bool:
+    return len(s) >= ctx.n or s.endswith((_STOP, _END))
 
 
-def _extend(partials: set[str], items: list[Any], n: int, sre: Any) -> set[str] | None:
+def _extend(partials: set[str], items: list[Any], ctx: _Enum) -> set[str] | None:
     for op, av in items:
-        if all(_finished(s, n) for s in partials):
+        if all(_finished(s, ctx) for s in partials):
             break
-        partials = _extend_one(partials, op, av, n, sre)
+        partials = _extend_one(partials, op, av, ctx)
         if len(partials) > _MAX_PREFIXES:
             return None
     return partials
 
 
-def _extend_one(partials: set[str], op: Any, av: Any, n: int, sre: Any) -> set[str]:
-    done = {s for s in partials if _finished(s, n)}
+def _append(todo: set[str], chars: Iterable[str], ctx: _Enum) -> set[str]:
+    if not ctx.words:
+        return {s + c for s in todo for c in chars}
+    return {s + (c if c.isalnum() or c == "_" else _END) for s in todo for c in chars}
+
+
+def _extend_one(partials: set[str], op: Any, av: Any, ctx: _Enum) -> set[str]:
+    sre = ctx.sre
+    done = {s for s in partials if _finished(s, ctx)}
     todo = partials - done
     stopped = done | {s + _STOP for s in todo}
+    if op is sre.ASSERT_NOT and ctx.words and _charset(av[1], sre, ctx) and "a" in _charset(av[1], sre, ctx):
+        return done | {s + _END for s in todo}  # "(?![a-z])" after a word (as in macros) ends it
     if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):
         return partials  # zero-width
     if op is sre.LITERAL:
-        return done | {s + chr(av) for s in todo}
+        return done | _append(todo, chr(av), ctx)
     if op is sre.IN:
-        chars = _charset(av, sre)
-        return stopped if chars is None else done | {s + c for s in todo for c in chars}
+        chars = _charset(av, sre, ctx)
+        return stopped if chars is None else done | _append(todo, chars, ctx)
     if op is sre.SUBPATTERN:
-        inner = _extend(todo, list(av[-1]), n, sre)
+        inner = _extend(todo, list(av[-1]), ctx)
         return stopped if inner is None else done | inner
     if op is sre.BRANCH:
         out = set(done)
         for branch in av[1]:
-            inner = _extend(todo, list(branch), n, sre)
+            inner = _extend(todo, list(branch), ctx)
             if inner is None:
                 return stopped
             out |= inner
@@ -881,12 +950,12 @@ def _extend_one(partials: set[str], op: Any, av: Any, n: int, sre: Any) -> set[s
         low, high, item = av
         out = set(done)
         current = todo
-        for count in range(min(high, n + 1) + 1):
-            if count >= low or all(_finished(s, n) for s in current):
+        for count in range(min(high, ctx.n + 1) + 1):
+            if count >= low or all(_finished(s, ctx) for s in current):
                 out |= current
-            if count == min(high, n + 1) or all(_finished(s, n) for s in current):
+            if count == min(high, ctx.n + 1) or all(_finished(s, ctx) for s in current):
                 break
-            nxt = _extend(current, list(item), n, sre)
+            nxt = _extend(current, list(item), ctx)
             if nxt is None:
                 return stopped
             current = nxt
@@ -894,7 +963,13 @@ def _extend_one(partials: set[str], op: Any, av: Any, n: int, sre: Any) -> set[s
     return stopped
 
 
-def _charset(items: Any, sre: Any) -> set[str] | None:
+def _charset(items: Any, sre: Any, ctx: _Enum) -> set[str] | None:
+    if not isinstance(items, list):  # an assertion's sub-pattern: only a single character class is used
+        items = list(items)
+        if len(items) != 1 or items[0][0] not in (sre.IN, sre.LITERAL):
+            return None
+        op, av = items[0]
+        return {chr(av)} if op is sre.LITERAL else _charset(av, sre, ctx)
     chars: set[str] = set()
     for op, av in items:
         if op is sre.LITERAL:
@@ -905,6 +980,8 @@ def _charset(items: Any, sre: Any) -> set[str] | None:
             chars.update("0123456789")
         elif op is sre.CATEGORY and av is sre.CATEGORY_SPACE:
             chars.add(" ")  # normalised text has no other white space
+        elif op is sre.CATEGORY and av is sre.CATEGORY_NOT_WORD and ctx.words:
+            chars.add(" ")  # any non-word character ends the first word, which is all that matters here
         else:
             return None
     return chars
@@ -1025,13 +1102,14 @@ class BayesModel:
 # ---------------------------------------------------------------------------------------------------------
 # Scanner
 
-_URL_HINT = re.compile(r"[a-z0-9]\.[a-z]")
+_URL_HINT = re.compile(r"\.(?<=[a-z0-9]\.)[a-z]")
 _URL = re.compile(
     r"(?<![\w@.-])(?:(?P<scheme>(?:https?|hxxps?|ftp)://)|(?P<www>www\d?\.))?"
     r"(?P<host>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?P<tld>[a-z]{2,24}|xn--[a-z0-9-]{2,30}))"
     r"(?![a-z0-9-])(?::\d{2,5})?(?P<path>[/?#][^\s<>\"'`]*)?"
 )
 _IP_URL = re.compile(r"(?:https?|hxxps?)://\d{1,3}(?:\.\d{1,3}){3}")
+_PHONE_HINT = re.compile(r"\d[\d ().-]{6}")
 _PHONE = re.compile(r"(?<![\w$€£.,/+-])\+?\(?\d[\d ().-]{6,24}\d(?![\w%€$£])")
 _PHONE_GROUPS = re.compile(r"\d+")
 _EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
@@ -1040,8 +1118,7 @@ _VOWELS = frozenset("aeiouy")
 _HOST_FOLD = str.maketrans("013457l", "oieasti")
 
 
-@dataclass(frozen=True)
-class _Seen:
+class _Seen(NamedTuple):
     ts: float
     channel: str
     shingles: frozenset[str]
@@ -1056,8 +1133,8 @@ class Scanner:
         self.model = model if model is not None else BayesModel()
         self._authors: OrderedDict[str, deque[_Seen]] = OrderedDict()
         self._clock = 0.0
-        self._known: dict[str, tuple[int, ...]] = {}
-        self._bands: dict[tuple[int, int, int], set[str]] = {}
+        self._known: dict[str, tuple[int, ...]] = {}  # fingerprint -> sketch, oldest first
+        self._postings: dict[int, set[str]] = {}  # word hash -> fingerprints containing it
 
     # -- known spam -----------------------------------------------------------------------------------
 
@@ -1065,14 +1142,13 @@ class Scanner:
         """Moderators removed this as spam: near-same text anywhere (any platform) is now a strong signal."""
         shingles = _shingles(_words(_normalise(text, self.rules.max_text_chars)[0]))
         if len(shingles) >= self.rules.fingerprints.min_words:
-            self._add_known(_signature(shingles))
+            self._add_known(_sketch(shingles))
 
     def forget_spam(self, text: str) -> None:
         """A removal was reversed: drop every stored fingerprint that this text would match."""
-        shingles = _shingles(_words(_normalise(text, self.rules.max_text_chars)[0]))
-        sig = _signature(shingles)
-        self._drop_known(_sig_hex(sig))
-        for fp, _similarity in self._known_matches(sig, 0.0 if len(shingles) else 1.0):
+        sketch = _sketch(_shingles(_words(_normalise(text, self.rules.max_text_chars)[0])))
+        self._drop_known(_sketch_hex(sketch))
+        for fp, _similarity in self._known_matches(sketch, self.rules.fingerprints.min_similarity):
             self._drop_known(fp)
 
     def known_spam_fingerprints(self) -> list[str]:
@@ -1081,42 +1157,49 @@ class Scanner:
     def load_fingerprints(self, fingerprints: Iterable[str]) -> None:
         """Add stored fingerprints (from `known_spam_fingerprints`); malformed entries are skipped."""
         for fp in fingerprints:
-            if isinstance(fp, str) and _FINGERPRINT_RE.fullmatch(fp):
-                self._add_known(_sig_from_hex(fp))
+            if isinstance(fp, str) and fp and _FINGERPRINT_RE.fullmatch(fp):
+                self._add_known(_sketch_from_hex(fp))
 
-    def _add_known(self, sig: tuple[int, ...]) -> None:
-        fp = _sig_hex(sig)
-        if fp in self._known:
+    def _add_known(self, sketch: tuple[int, ...]) -> None:
+        fp = _sketch_hex(sketch)
+        if not sketch or fp in self._known:
             return
-        self._known[fp] = sig
-        for band in _bands(sig):
-            self._bands.setdefault(band, set()).add(fp)
+        self._known[fp] = sketch
+        for value in sketch:
+            self._postings.setdefault(value, set()).add(fp)
         while len(self._known) > self.rules.fingerprints.max_known:
             self._drop_known(next(iter(self._known)))
 
     def _drop_known(self, fp: str) -> None:
-        sig = self._known.pop(fp, None)
-        if sig is None:
-            return
-        for band in _bands(sig):
-            members = self._bands.get(band)
+        sketch = self._known.pop(fp, None)
+        for value in sketch or ():
+            members = self._postings.get(value)
             if members is not None:
                 members.discard(fp)
                 if not members:
-                    del self._bands[band]
+                    del self._postings[value]
 
-    def _known_matches(self, sig: tuple[int, ...], min_similarity: float) -> list[tuple[str, float]]:
-        candidates: set[str] = set()
-        for band in _bands(sig):
-            members = self._bands.get(band)
-            if members:
-                candidates |= members
+    def _known_matches(self, sketch: tuple[int, ...], min_similarity: float) -> list[tuple[str, float]]:
+        # A stored sketch this similar shares at least min_similarity * len(sketch) of its hashes; hashes too
+        # common to look up are counted as if shared, so the filter never drops a real match.
+        shared: dict[str, int] = {}
+        skipped = 0
+        for value in sketch:
+            members = self._postings.get(value)
+            if members is None:
+                continue
+            if len(members) > _POSTING_CAP:
+                skipped += 1
+                continue
+            for fp in members:
+                shared[fp] = shared.get(fp, 0) + 1
+        need = math.ceil(min_similarity * len(sketch)) - skipped
         out = []
-        for fp in candidates:
-            other = self._known[fp]
-            similarity = sum(a == b for a, b in zip(sig, other, strict=True)) / _SIG_K
-            if similarity >= min_similarity:
-                out.append((fp, similarity))
+        for fp, count in shared.items():
+            if count >= need:
+                similarity = _similarity(sketch, self._known[fp])
+                if similarity >= min_similarity:
+                    out.append((fp, similarity))
         return out
 
     # -- scanning -------------------------------------------------------------------------------------
@@ -1125,14 +1208,15 @@ class Scanner:
         """Score one message and remember it for the per-author checks."""
         rules = self.rules
         w = rules.weights
-        ts = msg.ts if isinstance(msg.ts, int | float) and msg.ts > 0 and math.isfinite(msg.ts) else 0.0
+        ts = msg.ts if isinstance(msg.ts, (int, float)) and msg.ts > 0 and math.isfinite(msg.ts) else 0.0
         if ts <= 0:
             ts = self._clock + 1.0  # unknown time: one second after the latest message keeps the order
         self._clock = max(self._clock, ts)
         text, disguise = _normalise(msg.text, rules.max_text_chars)
+        tokens = set(_TOKEN.findall(text))
         reasons: list[Reason] = []
 
-        self._phrase_reasons(text, rules, reasons)
+        self._phrase_reasons(text, tokens, rules, reasons)
         if _URL_HINT.search(text):
             self._link_reasons(text, rules, reasons)
         self._contact_reasons(text, rules, reasons)
@@ -1147,14 +1231,14 @@ class Scanner:
                 )
             )
 
-        words = _words(text)
+        words = _content_words(tokens)
         shingles = _shingles(words)
-        sig = _signature(shingles)
-        fp = _sig_hex(sig)
+        sketch = _sketch(shingles)
+        fp = _sketch_hex(sketch)
         self._behaviour_reasons(msg, ts, shingles, fp, rules, reasons)
 
         if self._known and len(shingles) >= rules.fingerprints.min_words:
-            matches = self._known_matches(sig, rules.fingerprints.min_similarity)
+            matches = self._known_matches(sketch, rules.fingerprints.min_similarity)
             if matches:
                 best = max(s for _, s in matches)
                 reasons.append(
@@ -1171,7 +1255,7 @@ class Scanner:
         joined = msg.author_joined_ts
         if (
             joined is not None
-            and isinstance(joined, int | float)
+            and isinstance(joined, (int, float))
             and ts - joined < rules.windows.new_member_hours * 3600
         ):
             others = sum(r.weight for r in reasons if r.weight > 0)
@@ -1179,8 +1263,9 @@ class Scanner:
                 hours = max(0.0, (ts - joined) / 3600)
                 reasons.append(Reason("new-member", min(w.new_member, others), f"author joined {hours:.0f} h ago"))
 
-        score = max(0.0, sum(r.weight for r in reasons))
-        reasons.sort(key=lambda r: -r.weight)
+        score = max(0.0, sum(r.weight for r in reasons)) if reasons else 0.0
+        if len(reasons) > 1:
+            reasons.sort(key=lambda r: -r.weight)
         auto = rules.auto_threshold
         return Verdict(
             message_id=str(msg.id),
@@ -1202,45 +1287,56 @@ class Scanner:
         return strength * (rules.weights.learned_spam_max if lo > 0 else -rules.weights.learned_ham_max)
 
     @staticmethod
-    def _phrase_reasons(text: str, rules: SpamRules, reasons: list[Reason]) -> None:
-        index, phrases = rules._phrase_index, rules.phrases
+    def _phrase_reasons(text: str, tokens: set[str], rules: SpamRules, reasons: list[Reason]) -> None:
+        phrases = rules.phrases
         hits: dict[int, str] = {}
-
-        def try_at(pos: int, bucket: tuple[int, ...]) -> None:
+        for i, search in rules._phrase_search.items():
+            hit = search.search(text)
+            if hit is not None:
+                hits[i] = hit.group()
+        # The message's words (C-level set intersection) select the few phrases that can start with one of
+        # them; str.find then locates that word's occurrences as whole words.
+        starts: list[tuple[int, tuple[int, ...]]] = []
+        size = len(text)
+        for word in rules._word_keys.intersection(tokens):
+            bucket = rules._word_index[word]
+            pos = text.find(word)
+            while pos >= 0:
+                end = pos + len(word)
+                if (pos == 0 or not _word_char(text[pos - 1])) and (end == size or not _word_char(text[end])):
+                    starts.append((pos, bucket))
+                pos = text.find(word, end)
+        # Phrases whose first word cannot be listed (numbers, "$100") are filed by their first characters.
+        if rules._phrase_keys:
+            index = rules._phrase_index
+            for key in rules._phrase_keys.intersection(_KEYS.findall(f" {text}")):
+                pos = text.find(key)
+                while pos >= 0:
+                    if pos == 0 or text[pos - 1] not in _ALNUM:
+                        starts.append((pos, index[key]))
+                    pos = text.find(key, pos + 1)
+            if rules._short_key_re is not None:
+                for first in rules._short_key_re.finditer(text):
+                    pos = first.start()
+                    starts.extend((pos, index[key]) for key in rules._short_keys if text.startswith(key, pos))
+        starts.sort()  # leftmost first, so a reason quotes the first occurrence
+        for pos, bucket in starts:
             for i in bucket:
                 if i not in hits:
                     hit = phrases[i].regex.match(text, pos)
                     if hit is not None:
                         hits[i] = hit.group()
-
-        for i in rules._phrase_anywhere:
-            hit = rules._phrase_search[i].search(text)
-            if hit is not None:
-                hits[i] = hit.group()
-        # The word-start keys present (one C-level findall + set intersection) select the few phrases worth
-        # trying; str.find then locates their word starts.
-        for key in rules._phrase_keys.intersection(_KEYS.findall(text)):
-            bucket = index[key]
-            pos = text.find(key)
-            while pos >= 0:
-                if pos == 0 or text[pos - 1] not in _ALNUM:
-                    try_at(pos, bucket)
-                pos = text.find(key, pos + 1)
-        if rules._short_key_re is not None:
-            for start in rules._short_key_re.finditer(text):
-                pos = start.start()
-                for key in rules._short_keys:
-                    if text.startswith(key, pos):
-                        try_at(pos, index[key])
         if not hits:
             return
         cap = rules.weights.phrase_group_max
         used: dict[str, float] = {}
         for i in sorted(hits, key=lambda i: -phrases[i].weight):
             p = phrases[i]
-            room = cap - used.get(p.group, 0.0)
-            weight = min(p.weight, room)
-            if weight <= 0:
+            if p.weight < 0:
+                weight = max(p.weight, -cap - used.get(p.group, 0.0))
+            else:
+                weight = min(p.weight, cap - used.get(p.group, 0.0))
+            if not weight or (weight < 0) != (p.weight < 0):
                 continue
             used[p.group] = used.get(p.group, 0.0) + weight
             reasons.append(Reason(p.group, weight, f'{p.label}: "{_clip(hits[i])}"'))
@@ -1261,7 +1357,7 @@ class Scanner:
             if host not in found:
                 found[host] = self._classify_host(host, tld, rules)
         if _IP_URL.search(text):
-            found["<ip>"] = ("link-suspicious-tld", w.link_suspicious_tld, "link to a bare IP address")
+            found["<ip>"] = ("link-ip-address", w.link_suspicious_tld, "link to a bare IP address")
         if invite is not None:
             reasons.append(Reason("invite-link", w.invite_link, f"invite link {_clip(invite)}"))
         room = w.links_max
@@ -1304,7 +1400,7 @@ class Scanner:
     @staticmethod
     def _contact_reasons(text: str, rules: SpamRules, reasons: list[Reason]) -> None:
         w, c = rules.weights, rules.contact
-        for m in _PHONE.finditer(text):
+        for m in _PHONE.finditer(text) if _PHONE_HINT.search(text) else ():
             groups = _PHONE_GROUPS.findall(m.group())
             digits = sum(len(g) for g in groups)
             if c.phone_min_digits <= digits <= c.phone_max_digits and max(map(len, groups)) >= 3 and len(groups) <= 7:
@@ -1383,6 +1479,10 @@ class Scanner:
         history.append(_Seen(ts, msg.channel, shingles, fp))
         while len(history) > win.author_history:
             history.popleft()
+
+
+def _word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
