@@ -63,13 +63,19 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
         await stop.wait()
         log.info("shutting down")
     finally:
-        # Adapters stop first so no new events arrive while the core finishes and closes the database.
+        # Adapters stop taking events first; then the core finishes (flushing poll edits through the still
+        # open connections) and closes the database; only then do the connections close.
         for adapter in reversed(started):
             try:
                 await adapter.stop()
             except Exception:
                 log.exception("%s did not stop cleanly", adapter.platform)
         await core.close()
+        for adapter in reversed(started):
+            try:
+                await adapter.close()
+            except Exception:
+                log.exception("%s did not close cleanly", adapter.platform)
     return code
 
 

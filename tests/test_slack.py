@@ -182,6 +182,7 @@ async def slack(tmp_path: Path, fake: FakeSlack):
     yield harness
     await harness.http.close()
     await adapter.stop()
+    await adapter.close()
     await core.close()
 
 
@@ -670,6 +671,7 @@ async def test_stop_lets_requests_in_flight_finish_then_refuses_new_ones(slack: 
     status, _ = await slack.command("/test-slow", key="slow")
     assert status == 200 and time.monotonic() - started < 0.3  # acked before the 0.4 s of work
     await slack.adapter.stop()
+    await slack.adapter.close()
     assert slack.fake.responses_to("slow"), "the reply of the request in flight was lost"
     with pytest.raises(aiohttp.ClientConnectionError):
         await slack.command("/faq", "cost")
@@ -691,6 +693,7 @@ async def test_a_rejected_token_stops_start_up_with_slacks_reason(tmp_path: Path
         assert adapter.port is None  # never started listening
     finally:
         await adapter.stop()
+        await adapter.close()
         await core.close()
 
 
@@ -705,6 +708,7 @@ async def test_an_unreachable_api_stops_start_up(tmp_path: Path, fake: FakeSlack
         assert BOT_TOKEN not in str(caught.value)
     finally:
         await adapter.stop()
+        await adapter.close()
         await core.close()
 
 
@@ -736,6 +740,7 @@ async def test_socket_mode_connects_and_serves_commands(tmp_path: Path, fake: Fa
         assert APP_TOKEN not in caplog.text and BOT_TOKEN not in caplog.text
     finally:
         await adapter.stop()
+        await adapter.close()
         await core.close()
     await fake.wait_for(lambda: not fake.socket_connected)
 
@@ -749,4 +754,5 @@ async def test_socket_mode_with_a_rejected_app_token(tmp_path: Path, fake: FakeS
         assert "xapp-wrong-999" not in str(caught.value)
     finally:
         await adapter.stop()
+        await adapter.close()
         await core.close()

@@ -37,7 +37,10 @@ class Adapter(ABC):
 
     @abstractmethod
     async def stop(self) -> None:
-        """Stop taking events, let in-flight ones finish, close connections."""
+        """Stop taking events and let in-flight ones finish; posting and editing still work afterwards."""
+
+    async def close(self) -> None:
+        """Close the platform connection. Called after the core has flushed its last edits through `update`."""
 
     @abstractmethod
     async def post(self, place: Place, reply: Reply) -> MessageRef:

@@ -426,7 +426,7 @@ class Moderation:
 
     def item_reply(self, item: QueueItem) -> Reply:
         kind = "Reported message" if item.source == "report" else "Possible spam"
-        title = f"{kind} (score {item.score:.2f} / threshold {item.threshold:g})"
+        title = f"{kind} (score {item.score:.2f} / threshold {item.threshold:.2f})"
         text = item.text if len(item.text) <= TEXT_SHOWN else (
             item.text[:TEXT_SHOWN] + f"… ({len(item.text) - TEXT_SHOWN} more characters)")
         author = f"{item.author_name} ({item.author})" if item.author and item.author != item.author_name else (
@@ -443,7 +443,8 @@ class Moderation:
         channels = {f"{m.ref.platform}:{m.ref.channel}" for m in item.messages}
         if item.seen_count > 1:
             where = ", ".join(sorted(_channel_label(c) for c in channels))
-            fields.append(("Seen", f"seen {item.seen_count} times in {len(channels)} channel(s): {where}"[:1000]))
+            in_channels = f"{len(channels)} channel" + ("s" if len(channels) != 1 else "")
+            fields.append(("Seen", f"seen {item.seen_count} times in {in_channels}: {where}"[:1000]))
         if item.auto_removed:
             fields.append(("Auto-removed", "yes: hidden at once because the score passed the auto threshold"))
         footer = f"Queue item #{item.id}"

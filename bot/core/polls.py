@@ -345,6 +345,29 @@ def results_reply(poll: Poll, tally: Tally, ballot: tuple[int, ...] = (), *, cha
 # -- the feature ----------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Vote:
+    poll: Poll
+    member: Member
+    position: int
+    future: asyncio.Future[str]
+
+
+def _press(poll: Poll, ballot: set[int], position: int) -> str | PollError:
+    """One button press applied to one member's ballot (in place): the rules of voting, in one place."""
+    option = poll.options[position]
+    if position in ballot:
+        ballot.discard(position)
+        return f"Your vote for “{option}” is withdrawn."
+    if poll.max_choices == 1:
+        ballot.clear()
+    elif len(ballot) >= poll.max_choices:
+        return PollError(f"You can pick up to {poll.max_choices} options. Press one of your choices again to "
+                         "remove it first.")
+    ballot.add(position)
+    return f"Your vote for “{option}” is counted."
+
+
 class Polls:
     """Community polls with buttons, on every platform at once."""
 
@@ -359,6 +382,8 @@ class Polls:
         self._timers: dict[int, asyncio.Task[None]] = {}
         self._pending: dict[int, asyncio.Task[None]] = {}
         self._cache: dict[int, Poll] = {}
+        self._votes: asyncio.Queue[_Vote] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
 
     def bind(self, core: Core) -> None:
         self.core = core
@@ -371,13 +396,16 @@ class Polls:
             self._arm(row["id"], row["closes_at"])
 
     async def stop(self) -> None:
+        if self._writer is not None:
+            await self._writer  # votes already pressed are committed before the database closes
         for task in list(self._timers.values()):
             task.cancel()
-        # Edits waiting out their debounce are flushed, so the last votes reach the platforms.
-        pending = list(self._pending.values())
-        for task in pending:
+        # Edits waiting out their debounce are flushed now, so the last votes reach the platforms.
+        pending = dict(self._pending)
+        for task in pending.values():
             task.cancel()
-        for poll_id in list(self._pending):
+        await asyncio.gather(*pending.values(), return_exceptions=True)
+        for poll_id in pending:
             try:
                 await asyncio.wait_for(self._refresh(poll_id), timeout=5)
             except Exception:
@@ -437,38 +465,81 @@ class Polls:
         return tuple(r["position"] for r in rows)
 
     async def vote(self, poll_id: int, member: Member, position: int) -> str:
-        """Press on an option: vote, change the vote, or withdraw it. Returns what happened, for the member."""
+        """Press on an option: vote, change the vote, or withdraw it. Returns what happened, for the member.
+
+        Returns only after the vote is committed. Votes that arrive together are applied in one transaction
+        (group commit): a burst of a thousand presses costs a few statements, not thousands of commits.
+        """
         poll = await self.get(poll_id)
         if poll is None:
             raise PollError("That poll doesn't exist any more.")
         if not 0 <= position < len(poll.options):
             raise PollError("That option isn't part of this poll.")
-        async with self.storage.transaction() as db:
-            # Re-read inside the transaction: a close that committed a moment ago must win over this vote.
-            state = await db.execute_fetchall("SELECT closed_at FROM polls WHERE id = ?", (poll_id,))
-            if not state or state[0][0] is not None:
-                self._cache.pop(poll_id, None)
-                raise PollError("This poll is closed, so votes can't change any more.")
-            removed = await db.execute(
-                "DELETE FROM poll_votes WHERE poll_id = ? AND voter = ? AND position = ?",
-                (poll_id, member.id, position))
-            if removed.rowcount:
-                outcome = f"Your vote for “{poll.options[position]}” is withdrawn."
-            else:
-                if poll.max_choices == 1:
-                    await db.execute("DELETE FROM poll_votes WHERE poll_id = ? AND voter = ?", (poll_id, member.id))
-                else:
-                    mine = await db.execute_fetchall(
-                        "SELECT COUNT(*) FROM poll_votes WHERE poll_id = ? AND voter = ?", (poll_id, member.id))
-                    if mine[0][0] >= poll.max_choices:
-                        raise PollError(f"You can pick up to {poll.max_choices} options. Press one of your "
-                                        "choices again to remove it first.")
-                await db.execute(
-                    "INSERT INTO poll_votes(poll_id, voter, voter_name, position, voted_at) VALUES (?, ?, ?, ?, ?)",
-                    (poll_id, member.id, member.name[:80], position, time.time()))
-                outcome = f"Your vote for “{poll.options[position]}” is counted."
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._votes.put_nowait(_Vote(poll, member, position, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_votes())
+        outcome = await future
         self._schedule_refresh(poll_id)
         return outcome
+
+    async def _write_votes(self) -> None:
+        while not self._votes.empty():
+            batch = [self._votes.get_nowait() for _ in range(min(self._votes.qsize(), 2000))]
+            try:
+                await self._apply(batch)
+            except Exception as exc:
+                log.exception("could not record %d vote(s)", len(batch))
+                for vote in batch:
+                    if not vote.future.done():
+                        vote.future.set_exception(exc)
+
+    async def _apply(self, batch: list[_Vote]) -> None:
+        """Apply votes in arrival order against the ballots as stored, in one transaction."""
+        outcomes: list[tuple[_Vote, str | PollError]] = []
+        async with self.storage.transaction() as db:
+            added: list[tuple[int, str, str, int, float]] = []
+            removed: list[tuple[int, str, int]] = []
+            for poll_id in {v.poll.id for v in batch}:
+                votes = [v for v in batch if v.poll.id == poll_id]
+                # Read inside the transaction: a close that committed a moment ago wins over these votes.
+                state = await db.execute_fetchall("SELECT closed_at FROM polls WHERE id = ?", (poll_id,))
+                if not state or state[0][0] is not None:
+                    self._cache.pop(poll_id, None)
+                    outcomes += [(v, PollError("This poll is closed, so votes can't change any more."))
+                                 for v in votes]
+                    continue
+                voters = list({v.member.id for v in votes})
+                ballots: dict[str, set[int]] = {voter: set() for voter in voters}
+                for start in range(0, len(voters), 500):
+                    chunk = voters[start:start + 500]
+                    rows = await db.execute_fetchall(
+                        f"SELECT voter, position FROM poll_votes WHERE poll_id = ? AND voter IN "
+                        f"({','.join('?' * len(chunk))})", (poll_id, *chunk))
+                    for voter, pos in rows:
+                        ballots[voter].add(pos)
+                before = {voter: set(b) for voter, b in ballots.items()}
+                names: dict[str, str] = {}
+                for v in votes:
+                    outcomes.append((v, _press(v.poll, ballots[v.member.id], v.position)))
+                    names[v.member.id] = v.member.name[:80]
+                now = time.time()
+                for voter, after in ballots.items():
+                    removed += [(poll_id, voter, p) for p in before[voter] - after]
+                    added += [(poll_id, voter, names[voter], p, now) for p in after - before[voter]]
+            if removed:
+                await db.executemany("DELETE FROM poll_votes WHERE poll_id = ? AND voter = ? AND position = ?",
+                                     removed)
+            if added:
+                await db.executemany("INSERT INTO poll_votes(poll_id, voter, voter_name, position, voted_at) "
+                                     "VALUES (?, ?, ?, ?, ?)", added)
+        for vote, outcome in outcomes:  # only now: "counted" must mean committed
+            if vote.future.done():
+                continue
+            if isinstance(outcome, PollError):
+                vote.future.set_exception(outcome)
+            else:
+                vote.future.set_result(outcome)
 
     async def close(self, poll_id: int, by: str) -> Poll | None:
         """Close once; returns the closed poll, or None when it was already closed (or doesn't exist)."""
@@ -523,8 +594,10 @@ class Polls:
     async def _refresh_later(self, poll_id: int) -> None:
         # A burst of votes within the debounce window becomes one edit per copy: platforms rate-limit edits.
         await asyncio.sleep(self.debounce)
-        self._pending.pop(poll_id, None)
-        await self._refresh(poll_id)
+        try:
+            await self._refresh(poll_id)
+        finally:
+            self._pending.pop(poll_id, None)
 
     async def _refresh(self, poll_id: int) -> None:
         poll = await self.get(poll_id)

@@ -231,7 +231,8 @@ class SlackAdapter(Adapter):
         log.info("platform=slack connected over Socket Mode")
 
     async def stop(self) -> None:
-        """Stop taking requests, let the ones being handled finish (up to STOP_GRACE s), then close."""
+        """Stop taking requests and let the ones being handled finish (up to STOP_GRACE s); the Web API client
+        stays open until close(), so the core can still post and edit."""
         if self._runner is not None:
             # Closes the listening socket, then waits for HTTP requests in progress.
             await self._runner.cleanup()
@@ -246,8 +247,10 @@ class SlackAdapter(Adapter):
                 log.warning("platform=slack %d request(s) still running at shutdown were cancelled", len(late))
                 for task in late:
                     task.cancel()
-        await self._close_session()
         self._started = False
+
+    async def close(self) -> None:
+        await self._close_session()
 
     async def _close_session(self) -> None:
         if self._session is not None:
