@@ -41,6 +41,7 @@ class Adapter(ABC):
 
     async def close(self) -> None:
         """Close the platform connection. Called after the core has flushed its last edits through `update`."""
+        return None  # adapters without a connection (console) have nothing to close
 
     @abstractmethod
     async def post(self, place: Place, reply: Reply) -> MessageRef:
