@@ -22,7 +22,8 @@ def classify(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = 
     folded = fold(question)
     # Both readings in one string, the rewritten one first: patterns anchored with ^(?=.*…) look only at the
     # first line, where the canonical words are; the others find a phrase as typed on either line.
-    text = f" {rewrite(folded)} \n {folded} "
+    rewritten = rewrite(folded)
+    text = f" {rewritten} " if rewritten == folded else f" {rewritten} \n {folded} "
     # No "not crisis" exceptions on purpose: an idiom next to a real plea ("it's killing me, I want to end
     # it") must still reach the crisis reply, so the patterns themselves are written narrowly.
     crisis, unsafe = _combined(texts)

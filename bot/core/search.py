@@ -29,7 +29,7 @@ _CURRENCY = re.compile(r"[$€£¥]+")
 _FIELD_WEIGHTS = {"title": 3.0, "questions": 2.0, "tags": 2.0, "answer": 0.6}
 _K1 = 1.2
 _B = 0.5
-_RESCORE = 10
+_RESCORE = 6
 # How much a query word counts as covered by where the entry has it: title and tags say what the entry is
 # about, its questions how members ask, its answer may mention anything in passing.
 _COVER = {"title": 1.0, "tags": 1.0, "questions": 0.8, "answer": 0.6}
@@ -88,6 +88,7 @@ class SearchIndex:
         self._rewrite = _phrase_rewriter(lexicon)
         postings: dict[str, list[tuple[int, float, float]]] = {}
         self._questions: list[list[str]] = []  # per entry: its title and questions, folded and rewritten
+        self._sorted: list[list[str]] = []
         raw_vocab: Counter[str] = Counter()
         lengths: list[float] = []
         per_entry: list[Counter[str]] = []
@@ -112,6 +113,8 @@ class SearchIndex:
             self._cover.append(cover)
             lengths.append(sum(weighted.values()))
             self._questions.append([self._rewrite(fold(q)) for q in (entry.title, *entry.questions)])
+            # token_sort_ratio(a, b) is ratio(sorted(a), sorted(b)): sorting the questions once saves it per query.
+            self._sorted.append([" ".join(sorted(q.split())) for q in self._questions[-1]])
         avg = sum(lengths) / len(lengths) if lengths else 1.0
         n = len(self.entries)
         df: Counter[str] = Counter()
@@ -220,10 +223,12 @@ class SearchIndex:
         top_score = float(scores[best[0]])
         # One C call scores the query against every question of every candidate entry.
         texts = [t for i in best for t in self._questions[i]]
+        ordered = [t for i in best for t in self._sorted[i]]
         # token_set_ratio forgives extra words but scores 100 for any question that merely contains the query's
         # words; token_sort_ratio breaks those ties in favour of the question closest as a whole.
+        q_sorted = " ".join(sorted(q.text.split()))
         sims = (process.cdist([q.text], texts, scorer=fuzz.token_set_ratio, dtype=np.float32)[0] * (1 - _SORT_SHARE)
-                + process.cdist([q.text], texts, scorer=fuzz.token_sort_ratio, dtype=np.float32)[0] * _SORT_SHARE)
+                + process.cdist([q_sorted], ordered, scorer=fuzz.ratio, dtype=np.float32)[0] * _SORT_SHARE)
         offsets = np.cumsum([0] + [len(self._questions[i]) for i in best[:-1]])
         best_sim = np.maximum.reduceat(sims, offsets)
         hits = []
@@ -259,6 +264,7 @@ def _phrase_rewriter(lexicon: Lexicon):
         return lambda text: text
     pattern = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True)) + r")\b")
 
+    @lru_cache(maxsize=65536)
     def rewrite(text: str) -> str:
         return pattern.sub(lambda m: mapping[m.group(1)], text)
 
