@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.core.commands import Option, action, command, completer
 from bot.core.knowledge import Entry, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
-from bot.core.records import Action, Button, Invocation, Reply, Role
+from bot.core.records import Action, Button, Invocation, Reply, Role, reload_refused
 from bot.core.safety import Safety, classify
 from bot.core.search import SearchIndex, fold
 from bot.core.storage import Storage
@@ -175,10 +175,8 @@ class Faq:
             await self.storage.audit(inv.member.id, "faq.reload", str(self.path),
                                      "ok" if not problems else f"{len(problems)} problem(s)")
         if problems:
-            shown = "\n".join(problems[:15]) + (f"\n… and {len(problems) - 15} more" if len(problems) > 15 else "")
-            return Reply(title="Reload refused: the knowledge base has problems",
-                         text=f"Still serving the previous version ({len(self.kb.entries)} entries). "
-                              f"Fix these and reload again:\n{shown}")
+            return reload_refused("the knowledge base",
+                                  f"Still serving the previous version ({len(self.kb.entries)} entries).", problems)
         return Reply(title="Knowledge base reloaded", text=f"Now serving {len(self.kb.entries)} entries.")
 
     @command("faq-gaps", role=Role.ADMIN)

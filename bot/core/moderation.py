@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bot.config import Config, ConfigError
 from bot.core.commands import Option, action, command
 from bot.core.contract import IncomingMessage
-from bot.core.records import Action, Button, Invocation, MessageRef, Place, Reply, Role, error_reply
+from bot.core.records import Action, Button, Invocation, MessageRef, Place, Reply, Role, error_reply, reload_refused
 from bot.core.spam import BayesModel, RulesError, ScanMessage, Scanner, SpamRules, Verdict, fingerprint
 from bot.core.storage import Storage
 
@@ -732,10 +732,8 @@ class Moderation:
         await self.storage.audit(inv.member.id, "spam.reload", str(self.rules_path),
                                  "ok" if not problems else f"{len(problems)} problem(s)")
         if problems:
-            shown = "\n".join(problems[:15]) + (f"\n… and {len(problems) - 15} more" if len(problems) > 15 else "")
-            return Reply(title="Reload refused: the spam rules have problems",
-                         text=f"Still using the previous rules ({self.scanner.rules.source}). Fix these and reload "
-                              f"again:\n{shown}")
+            return reload_refused("the spam rules", f"Still using the previous rules ({self.scanner.rules.source}).",
+                                  problems)
         rules = self.scanner.rules
         return Reply(title="Spam rules reloaded",
                      text=f"Now using {rules.source}: threshold {rules.threshold:g}, {len(rules.phrases)} phrases.")

@@ -142,3 +142,12 @@ class Reply:
 def error_reply(text: str) -> Reply:
     """A short, polite, private answer for something that could not be done."""
     return Reply(text=text, ephemeral=True)
+
+
+def reload_refused(what: str, still: str, problems: list[str], shown: int = 15) -> Reply:
+    """An admin's reload found problems: say what is still in force and list them (file:line: problem)."""
+    listed = "\n".join(problems[:shown])
+    if len(problems) > shown:
+        listed += f"\n… and {len(problems) - shown} more"
+    return Reply(title=f"Reload refused: {what} has problems",
+                 text=f"{still} Fix these and reload again:\n{listed}")
