@@ -82,18 +82,7 @@ def discord_config(tmp_path: Path, fake: FakeDiscord, **overrides) -> Config:
 
 
 async def make_core(cfg: Config, probe: Probe | None = None) -> Core:
-    base = await Core.create(cfg)
-    if probe is None:
-        return base
-    core = Core(cfg, base.storage, [*base.features, probe])
-    for name in ("faq", "polls", "moderation"):
-        if hasattr(base, name):
-            setattr(core, name, getattr(base, name))
-    for feature in core.features:
-        bind = getattr(feature, "bind", None)
-        if bind is not None:
-            bind(core)
-    return core
+    return await Core.create(cfg, extra_features=[probe] if probe is not None else [])
 
 
 class Running:

@@ -150,16 +150,7 @@ async def build_core(tmp_path: Path, extras: Extras | None = None, **slack: Any)
     s.admin_ids, s.moderator_ids = [ADMIN, ADMIN_GROUP], [MOD_GROUP]
     for key, value in slack.items():
         setattr(s, key, value)
-    base = await Core.create(cfg)
-    if extras is None:
-        return base, cfg
-    core = Core(cfg, base.storage, [*base.features, extras])
-    core.faq = base.faq
-    for feature in core.features:
-        bind = getattr(feature, "bind", None)
-        if bind is not None:
-            bind(core)
-    return core, cfg
+    return await Core.create(cfg, extra_features=[extras] if extras is not None else []), cfg
 
 
 @pytest.fixture

@@ -44,8 +44,10 @@ class Core:
         self._by_name = {c.name: c for c in self.commands}
 
     @classmethod
-    async def create(cls, config: Config) -> Core:
-        """Open the database and load every feature; raises with a clear message if content is broken."""
+    async def create(cls, config: Config, extra_features: Iterable[object] = ()) -> Core:
+        """Open the database and load every feature; raises with a clear message if content is broken.
+
+        `extra_features` join the bundled ones (tests use it to add probe commands)."""
         storage = await Storage.open(config.resolve_path(config.storage.path))
         try:
             faq = Faq(storage, config.resolve_path(config.faq.path), config.faq.min_confidence)
@@ -54,7 +56,7 @@ class Core:
         except Exception:
             await storage.close()
             raise
-        core = cls(config, storage, [faq, polls, moderation])
+        core = cls(config, storage, [faq, polls, moderation, *extra_features])
         core.faq, core.polls, core.moderation = faq, polls, moderation
         for feature in core.features:
             bind = getattr(feature, "bind", None)
