@@ -162,6 +162,20 @@ async def test_a_near_duplicate_in_another_channel_joins_the_open_item(core: Cor
     assert {r["ref"].rsplit("|", 1)[0] for r in refs} == {"console|general", "console|random"}
 
 
+async def test_a_reworded_copy_joins_the_open_item(core: Core, console: ConsoleSession):
+    await console.say("Sick of migraines? Try MigraFree, all natural, no side effects, they mailed me a free trial "
+                      "bottle. Look them up!")
+    await console.say("/channel support")
+    out = await console.say("Sick of migraines?? try MIGRAFREE all natural NO side effects, free trial bottle, "
+                            "look them up")
+    assert "[#mod-queue, message" not in out and "seen 2 times in 2 channels" in out
+    assert len(await items(core)) == 1
+    await console.say("/channel offtopic")
+    different = await console.say("Crypto mentor here: DM me on telegram and earn $500 per day, guaranteed")
+    assert "[#mod-queue, message" in different  # other spam is its own item
+    assert len(await items(core)) == 2
+
+
 async def test_a_duplicate_on_another_platform_joins_the_open_item(tmp_path: Path):
     core, discord, slack = await platform_core(tmp_path)
     try:

@@ -2,7 +2,8 @@
 
 Every message the bot can read is scored by the spam scanner (`bot.core.spam`). Likely spam becomes a queue item
 that is posted once to the moderators' channel of the message's platform, with the score and every reason.
-Near-duplicates of an open item (same fingerprint, any platform) are grouped into it instead of posted again.
+Near-duplicates of an open item (the same or nearly the same words, any platform) are grouped into it instead of
+posted again.
 Members can report a message into the same queue. Moderators decide with the buttons; the first decision wins,
 is written to the audit log, and teaches the scanner (learned model + known-spam fingerprints, both persisted in
 SQLite so nothing is lost on restart). Bots never decide: with `auto_threshold` set in the rules, very high scores
@@ -26,7 +27,16 @@ from bot.config import Config, ConfigError
 from bot.core.commands import Option, action, command
 from bot.core.contract import IncomingMessage
 from bot.core.records import Action, Button, Invocation, MessageRef, Place, Reply, Role, error_reply, reload_refused
-from bot.core.spam import BayesModel, RulesError, ScanMessage, Scanner, SpamRules, Verdict, fingerprint
+from bot.core.spam import (
+    BayesModel,
+    RulesError,
+    ScanMessage,
+    Scanner,
+    SpamRules,
+    Verdict,
+    fingerprint,
+    fingerprint_similarity,
+)
 from bot.core.storage import Storage
 
 if TYPE_CHECKING:
@@ -291,6 +301,20 @@ class Moderation:
 
     # -- the queue ----------------------------------------------------------------------------------------
 
+    async def _similar_open_item(self, db: Any, fp: str) -> list[Any]:
+        """The open item whose text is most like this one, if alike enough to be the same post reworded.
+
+        Spammers vary a copy a little ("??" for "?", a word dropped); exact fingerprints would miss that, so
+        the newest open items are compared by word-set similarity with the rules' near-duplicate bar.
+        """
+        bar = self.scanner.rules.fingerprints.min_similarity
+        candidates = await db.execute_fetchall(
+            "SELECT id, reasons, fingerprint FROM mod_queue WHERE status = 'open' AND group_key NOT LIKE 'text:%' "
+            "ORDER BY id DESC LIMIT 500")
+        scored = [(fingerprint_similarity(fp, row["fingerprint"]), row) for row in candidates]
+        best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
+        return [best[1]] if best[1] is not None and best[0] >= max(bar, 0.5) else []
+
     async def _enqueue(self, cand: _Candidate, verdict: Verdict, reasons: list[dict[str, Any]], *, source: str,
                        deleted: bool = False, note: str = "",
                        report: tuple[str, str] | None = None) -> tuple[int | None, bool]:
@@ -311,6 +335,8 @@ class Moderation:
             rows = await db.execute_fetchall(
                 "SELECT id, reasons FROM mod_queue WHERE status = 'open' AND group_key = ? ORDER BY id LIMIT 1",
                 (key,))
+            if not rows and not key.startswith("text:"):
+                rows = await self._similar_open_item(db, verdict.fingerprint)
             if rows:
                 item_id, created = int(rows[0]["id"]), False
                 if report is not None:

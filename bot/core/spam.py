@@ -376,6 +376,13 @@ def fingerprint(text: str) -> str:
     return _sketch_hex(_sketch(_shingles(_words(normalise(text)))))
 
 
+def fingerprint_similarity(a: str, b: str) -> float:
+    """How alike two fingerprints' texts are (estimated Jaccard similarity of their words), 0 to 1."""
+    if not a or not b or not _FINGERPRINT_RE.fullmatch(a) or not _FINGERPRINT_RE.fullmatch(b):
+        return 0.0
+    return _similarity(_sketch_from_hex(a), _sketch_from_hex(b))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Rules
 
