@@ -86,6 +86,9 @@ def test_holdout_queries_never_tuned_on(faq: Faq):
     ("INSURENCE cover ketamine infushuns??", "insurance"),
     ("is ket adictive like opiods", "addiction-risk"),
     ("when was ketamine discoverd", "history"),
+    ("spray?", "nasal-spray"),
+    ("bladder", "bladder-problems"),
+    ("insurance", "insurance"),
 ])
 def test_typos_and_slang(faq: Faq, query: str, expected: str):
     assert label(faq, query) == expected
@@ -290,9 +293,14 @@ async def test_answer_reply_has_sources_disclaimer_and_related_buttons(core):
     assert not shared.ephemeral and shared.title == reply.title
 
 
+def test_a_lone_word_every_entry_uses_is_not_an_answer(faq: Faq):
+    assert faq.find("ketamine").entry is None
+
+
 async def test_topics_and_autocomplete(core):
     reply = await core.dispatch(Invocation("faq", MEMBER, HERE))
     assert reply.title == "What I can answer" and len(reply.fields) >= 4
+    assert (await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "help"}))).title == reply.title
     choices = await core.autocomplete("faq", "question", "ketamin nasel")
     assert choices and choices[0] == ("Ketamine nasal spray", "entry:nasal-spray")
     picked = await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "entry:nasal-spray"}))

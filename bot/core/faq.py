@@ -16,6 +16,8 @@ from bot.core.storage import Storage
 log = logging.getLogger(__name__)
 
 MAX_QUERY = 500
+# A bare "help" or "topics" after /faq asks what the FAQ covers, not for the entry that mentions helping.
+_TOPIC_WORDS = frozenset({"help", "topics", "topic", "list", "menu", "index", "ayuda", "aide", "hilfe"})
 SUGGESTION_FLOOR = 0.2
 
 
@@ -154,7 +156,7 @@ class Faq:
     async def cmd_faq(self, inv: Invocation) -> Reply:
         """Ask a question about ketamine for migraine and get a short, cited answer."""
         question = inv.args.get("question", "").strip()
-        if not question:
+        if not question or fold(question) in _TOPIC_WORDS:
             return self.topics_reply()
         if question.startswith("entry:"):  # what autocomplete sends when a member picks a suggestion
             entry = self.kb.get(question.removeprefix("entry:"))

@@ -38,6 +38,8 @@ _COVER = {"title": 1.0, "tags": 1.0, "questions": 0.8, "answer": 0.6}
 # ("pizza") or filler the stop-word list lacks ("anyway").
 _UNKNOWN = 1.0
 _SORT_SHARE = 0.3
+# The least information (in units of a word found in a quarter of the entries) a query needs for full confidence.
+_MIN_SPECIFIC = 1.0
 _W_COVERAGE, _W_SIMILARITY, _W_RELATIVE = 0.4, 0.5, 0.1
 
 
@@ -96,14 +98,16 @@ class SearchIndex:
         for entry in self.entries:
             weighted: Counter[str] = Counter()
             cover: dict[str, float] = {}
+            # Each question and tag on its own: joined, the end of one and the start of the next could form a
+            # lexicon phrase ("nasal" + "spray" read as the single word "nasal").
             fields = {
-                "title": entry.title,
-                "questions": " ".join(entry.questions),
-                "tags": " ".join(entry.tags),
-                "answer": entry.answer,
+                "title": [entry.title],
+                "questions": entry.questions,
+                "tags": entry.tags,
+                "answer": [entry.answer],
             }
-            for name, text in fields.items():
-                words = self._words(text)
+            for name, texts in fields.items():
+                words = [w for text in texts for w in self._words(text)]
                 raw_vocab.update(words)
                 for w in words:
                     if w not in self.stopwords:
@@ -122,6 +126,7 @@ class SearchIndex:
             df.update(weighted.keys())
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         self._max_idf = math.log(1 + (n + 0.5) / 0.5) if n else 1.0
+        self._idf_quarter = math.log(1 + (0.75 * n + 0.5) / (0.25 * n + 0.5))  # a word in a quarter of entries
         for i, weighted in enumerate(per_entry):
             norm = _K1 * (1 - _B + _B * lengths[i] / avg)
             for term, tf in weighted.items():
@@ -235,11 +240,16 @@ class SearchIndex:
         # Similarity is damped by the share of the query's information the KB has never heard of, so
         # "is caffeine bad for headaches" does not ride on its resemblance to "is ketamine bad for headaches".
         known_share = len(q.terms) / (len(q.terms) + _UNKNOWN * len(q.unknown))
+        # A query made only of words most entries use ("help", "ketamine") says too little to pick one entry.
+        specificity = min(1.0, sum(self._idf.get(t, 0.0) for t in q.terms) / (_MIN_SPECIFIC * self._idf_quarter))
         for rank, i in enumerate(best):
             coverage = float(matched[i]) / total_info if total_info else 0.0
             similarity = known_share * float(best_sim[rank]) / 100.0
             relative = float(scores[i]) / top_score
-            confidence = _W_COVERAGE * coverage + _W_SIMILARITY * similarity + _W_RELATIVE * relative
+            # Closeness to one of the entry's own questions still counts in full: "what is ketamine" is specific
+            # as a whole even though "ketamine" is not.
+            confidence = (specificity * (_W_COVERAGE * coverage + _W_RELATIVE * relative)
+                          + _W_SIMILARITY * similarity * max(specificity, similarity))
             hits.append(Hit(self.entries[i], round(min(confidence, 1.0), 4)))
         hits.sort(key=lambda h: h.confidence, reverse=True)
         return hits[:limit]
