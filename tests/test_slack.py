@@ -747,3 +747,35 @@ async def test_socket_mode_with_a_rejected_app_token(tmp_path: Path, fake: FakeS
         await adapter.stop()
         await adapter.close()
         await core.close()
+
+
+async def test_a_real_poll_from_the_slack_form_vote_and_live_update(slack: Harness):
+    status, _ = await slack.command("/poll", "", trigger_id="trig-poll")
+    assert status == 200
+    [opened] = await slack.fake.wait_call("views.open")
+    view = opened["view"]
+    assert view["callback_id"] == "form:poll"
+    fields = [b["block_id"] for b in view["blocks"]]
+    assert fields[:2] == ["question", "choices"]
+    submission = {
+        "type": "view_submission", "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "user": {"id": "U0MARIA", "username": "maria", "name": "maria", "team_id": TEAM_ID},
+        "api_app_id": "A0APP", "token": "x", "trigger_id": "1.2.5",
+        "view": {**view, "id": "V0POLL", "state": {"values": {
+            "question": {"value": {"type": "plain_text_input", "value": "Would you try ketamine? <!channel>"}},
+            "choices": {"value": {"type": "plain_text_input", "value": "Yes\nNo\n@everyone maybe"}},
+        }}},
+    }
+    status, _ = await slack.send(interactive_body(submission))
+    assert status == 200
+    [posted] = await slack.fake.wait_call("chat.postMessage")
+    assert posted["channel"] == "C0GENERAL"
+    assert_nothing_pings(posted["text"], posted["blocks"])
+    buttons = [e for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [e["value"] for e in buttons][:3] == ["poll:1:vote:0", "poll:1:vote:1", "poll:1:vote:2"]
+    ts = slack.fake.answers_to("chat.postMessage")[0]["ts"]
+    await slack.press("poll:1:vote:0", key="v1", ephemeral=False, message_ts=ts)
+    [ack] = await slack.fake.wait_response("v1")
+    assert "counted" in ack["text"] and ack["response_type"] == "ephemeral"
+    [updated] = await slack.fake.wait_call("chat.update")
+    assert updated["ts"] == ts and "1 vote (100%)" in json.dumps(updated["blocks"])
