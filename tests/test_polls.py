@@ -21,6 +21,7 @@ from bot.core.contract import Adapter
 from bot.core.polls import PollSpec
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role
 from tests.conftest import ROOT, ConsoleSession, make_config
+from tests.fakes.slack_api import assert_nothing_pings, texts
 
 HERE = Place("console", "general")
 ALICE = Member("console:alice", "alice", Role.MEMBER)
@@ -102,22 +103,9 @@ async def test_mentions_and_markup_stay_plain_text_on_slack(core: Core):
     rendered = render(__import__("bot.core.polls", fromlist=["poll_reply"]).poll_reply(
         poll, await core.polls.tally(poll)))
     # Slack parses mentions and formatting only in mrkdwn objects; plain_text shows exactly what was typed.
-    mrkdwn = []
-
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "mrkdwn":
-                mrkdwn.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(rendered.blocks)
-    dumped = json.dumps(rendered.blocks)
-    assert "<!channel> *vote* now" in dumped  # shown, as plain text
-    assert not any(token in text for text in mrkdwn for token in ("<!channel>", "<!here>", "<@U123>", "*vote*"))
+    assert "<!channel> *vote* now" in json.dumps(rendered.blocks)
+    assert_nothing_pings(rendered.text, rendered.blocks)
+    assert not any("*vote*" in text for text in texts(rendered.blocks, "mrkdwn"))
     assert "<!channel>" not in rendered.text and "&lt;!channel&gt;" in rendered.text
 
 

@@ -40,12 +40,15 @@ from tests.fakes.slack_api import (
     TEAM_DOMAIN,
     TEAM_ID,
     FakeSlack,
+    assert_nothing_pings,
     block_actions_payload,
+    buttons,
     event_body,
     interactive_body,
     signed_headers,
     slash_body,
     slash_fields,
+    texts,
 )
 
 pytestmark = pytest.mark.timeout(15)
@@ -175,34 +178,6 @@ async def slack(tmp_path: Path, fake: FakeSlack):
     await adapter.stop()
     await adapter.close()
     await core.close()
-
-
-def texts(blocks: list[dict[str, Any]], kind: str | None = None) -> list[str]:
-    """Every text object's text in some blocks (optionally only plain_text or mrkdwn ones)."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            is_text = node.get("type") in ("plain_text", "mrkdwn") and isinstance(node.get("text"), str)
-            if is_text and (kind is None or node["type"] == kind):
-                found.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(blocks)
-    return found
-
-
-def buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
-
-
-def assert_nothing_pings(text: str, blocks: list[dict[str, Any]]) -> None:
-    for mrkdwn in [text, *texts(blocks, "mrkdwn")]:
-        assert "<!" not in mrkdwn and "<@" not in mrkdwn and "<#" not in mrkdwn, mrkdwn
 
 
 # -- rendering (pure) ----------------------------------------------------------------------------------------
@@ -557,6 +532,17 @@ async def test_message_shortcut_reports_privately(slack: Harness):
     assert slack.fake.calls_to("chat.postMessage") == []
 
 
+def view_submission(view: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
+    """What Slack sends when maria submits `view` with these input values."""
+    return {
+        "type": "view_submission", "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "user": {"id": "U0MARIA", "username": "maria", "name": "maria", "team_id": TEAM_ID},
+        "api_app_id": "A0APP", "token": "x", "trigger_id": "1.2.4",
+        "view": {**view, "id": "V0VIEW", "state": {"values": {
+            name: {"value": {"type": "plain_text_input", "value": value}} for name, value in values.items()}}},
+    }
+
+
 async def test_a_form_command_without_text_opens_a_modal_and_posts_on_submit(slack: Harness):
     status, _ = await slack.command("/test-form", "", trigger_id="trig-1")
     assert status == 200
@@ -568,15 +554,7 @@ async def test_a_form_command_without_text_opens_a_modal_and_posts_on_submit(sla
     assert view["blocks"][1]["element"]["multiline"] is True and view["blocks"][1]["optional"] is True
     assert json.loads(view["private_metadata"])["channel"] == "C0GENERAL"
     assert slack.dispatched == []
-    submission = {
-        "type": "view_submission", "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-        "user": {"id": "U0MARIA", "username": "maria", "name": "maria", "team_id": TEAM_ID},
-        "api_app_id": "A0APP", "token": "x", "trigger_id": "1.2.4",
-        "view": {**view, "id": "V0VIEW", "state": {"values": {
-            "question": {"value": {"type": "plain_text_input", "value": "Best <!channel> time?"}},
-            "options": {"value": {"type": "plain_text_input", "value": "Morning\nEvening"}},
-        }}},
-    }
+    submission = view_submission(view, {"question": "Best <!channel> time?", "options": "Morning\nEvening"})
     status, body = await slack.send(interactive_body(submission))
     assert status == 200 and body == ""  # an empty ack closes the modal
     [posted] = await slack.fake.wait_call("chat.postMessage")
@@ -757,15 +735,8 @@ async def test_a_real_poll_from_the_slack_form_vote_and_live_update(slack: Harne
     assert view["callback_id"] == "form:poll"
     fields = [b["block_id"] for b in view["blocks"]]
     assert fields[:2] == ["question", "choices"]
-    submission = {
-        "type": "view_submission", "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-        "user": {"id": "U0MARIA", "username": "maria", "name": "maria", "team_id": TEAM_ID},
-        "api_app_id": "A0APP", "token": "x", "trigger_id": "1.2.5",
-        "view": {**view, "id": "V0POLL", "state": {"values": {
-            "question": {"value": {"type": "plain_text_input", "value": "Would you try ketamine? <!channel>"}},
-            "choices": {"value": {"type": "plain_text_input", "value": "Yes\nNo\n@everyone maybe"}},
-        }}},
-    }
+    submission = view_submission(view, {"question": "Would you try ketamine? <!channel>",
+                                        "choices": "Yes\nNo\n@everyone maybe"})
     status, _ = await slack.send(interactive_body(submission))
     assert status == 200
     [posted] = await slack.fake.wait_call("chat.postMessage")

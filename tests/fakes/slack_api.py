@@ -319,3 +319,31 @@ def event_body(event: dict[str, Any]) -> str:
         "event": event, "type": "event_callback", "event_id": "Ev0001", "event_time": int(time.time()),
         "authorizations": [{"enterprise_id": None, "team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
     })
+
+
+def texts(blocks: list[dict[str, Any]], kind: str | None = None) -> list[str]:
+    """Every text object's text in some blocks (optionally only plain_text or mrkdwn ones)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            is_text = node.get("type") in ("plain_text", "mrkdwn") and isinstance(node.get("text"), str)
+            if is_text and (kind is None or node["type"] == kind):
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(blocks)
+    return found
+
+
+def buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def assert_nothing_pings(text: str, blocks: list[dict[str, Any]]) -> None:
+    for mrkdwn in [text, *texts(blocks, "mrkdwn")]:
+        assert "<!" not in mrkdwn and "<@" not in mrkdwn and "<#" not in mrkdwn, mrkdwn
