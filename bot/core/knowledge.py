@@ -57,6 +57,24 @@ class SafetyTexts:
     unsafe_patterns: tuple[re.Pattern[str], ...]
     crisis_patterns: tuple[re.Pattern[str], ...]
 
+    @property
+    def crisis_any(self) -> re.Pattern[str]:
+        """All crisis patterns as one alternation: one scan of the text instead of one per pattern."""
+        return self._joined("crisis_patterns")
+
+    @property
+    def unsafe_any(self) -> re.Pattern[str]:
+        return self._joined("unsafe_patterns")
+
+    def _joined(self, name: str) -> re.Pattern[str]:
+        key = f"_{name}_joined"
+        joined = self.__dict__.get(key)
+        if joined is None:
+            patterns = getattr(self, name)
+            joined = re.compile("|".join(f"(?:{p.pattern})" for p in patterns) or r"(?!)")
+            object.__setattr__(self, key, joined)
+        return joined
+
 
 @dataclass(frozen=True)
 class Lexicon:
