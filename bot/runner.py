@@ -9,14 +9,10 @@ import sys
 
 from bot.config import Config, missing_settings
 from bot.core.app import Core
-from bot.core.contract import Adapter
+from bot.core.contract import Adapter, StartupError
 from bot.logs import setup_logging
 
 log = logging.getLogger("bot.run")
-
-
-class StartupError(Exception):
-    """A platform refused to start (bad token, unreachable API); the message is the platform's reason."""
 
 
 def build_adapters(core: Core, cfg: Config) -> list[Adapter]:

@@ -21,9 +21,8 @@ from bot.adapters.discord.embeds import TOTAL_MAX
 from bot.config import Config, Secret
 from bot.core.app import Core
 from bot.core.commands import Form, FormField, Option, action, command
-from bot.core.contract import IncomingMessage
+from bot.core.contract import IncomingMessage, StartupError
 from bot.core.records import Action, Button, Image, Invocation, MessageRef, Place, Reply, Source
-from bot.runner import StartupError
 from tests.conftest import make_config
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord
 

@@ -29,9 +29,8 @@ from bot.adapters.slack.blocks import (
 from bot.config import Secret
 from bot.core.app import Core
 from bot.core.commands import Form, FormField, Option, action, command
-from bot.core.contract import IncomingMessage
+from bot.core.contract import IncomingMessage, StartupError
 from bot.core.records import Action, Button, Image, Invocation, MessageRef, Place, Reply, Source
-from bot.runner import StartupError
 from tests.conftest import ROOT, make_config
 from tests.fakes.slack_api import (
     APP_TOKEN,

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from bot.core.records import MessageRef, Place, Reply
 
 
+class StartupError(Exception):
+    """A platform refused to start (bad token, unreachable API); the message is the platform's reason."""
+
+
 @dataclass(frozen=True)
 class IncomingMessage:
     """A message a member posted in a channel the bot can read (for spam scanning)."""
@@ -33,7 +37,9 @@ class Adapter(ABC):
 
     @abstractmethod
     async def start(self) -> None:
-        """Connect and begin delivering events to the core; returns once connected."""
+        """Connect and begin delivering events to the core; returns once connected.
+
+        Raises StartupError with the platform's reason (never a token) when it cannot."""
 
     @abstractmethod
     async def stop(self) -> None:

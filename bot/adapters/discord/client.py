@@ -28,9 +28,8 @@ from bot.adapters.discord.embeds import CoreButton, clip, image_file, render
 from bot.config import DiscordConfig
 from bot.core.app import Core
 from bot.core.commands import CommandSpec, Form
-from bot.core.contract import Adapter, IncomingMessage
+from bot.core.contract import Adapter, IncomingMessage, StartupError
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, error_reply
-from bot.runner import StartupError
 
 log = logging.getLogger("bot.discord")
 

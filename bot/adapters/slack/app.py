@@ -33,10 +33,9 @@ from bot.adapters.slack.blocks import count_mass_mentions, form_view, render, to
 from bot.config import SlackConfig
 from bot.core.app import Core
 from bot.core.commands import CommandSpec, parse_line
-from bot.core.contract import Adapter, IncomingMessage
+from bot.core.contract import Adapter, IncomingMessage, StartupError
 from bot.core.permissions import allowed
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply
-from bot.runner import StartupError
 
 log = logging.getLogger("bot.slack")
 
