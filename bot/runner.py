@@ -56,7 +56,16 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
             log.info("%s adapter started", adapter.platform)
         await core.start()
         log.info("bot running on %s", ", ".join(a.platform for a in started))
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        watchers = {asyncio.create_task(a.lost(), name=a.platform): a for a in started}
+        done, _ = await asyncio.wait({stopping, *watchers}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (stopping, *watchers):
+            task.cancel()
+        for task in done & watchers.keys():
+            if not task.cancelled() and task.exception() is None:
+                log.error("%s connection lost for good: %s; exiting so the process manager restarts the bot",
+                          watchers[task].platform, task.result())
+                code = 1
         log.info("shutting down")
     finally:
         # Adapters stop taking events first; then the core finishes (flushing poll edits through the still

@@ -91,6 +91,36 @@ async def test_bot_run_serves_both_platforms_and_stops_cleanly_on_sigterm(tmp_pa
     assert "Traceback" not in log
 
 
+async def wait_listening(port: int, timeout: float = 20) -> None:
+    """Until something accepts connections on the port (the Slack adapter starts after Discord is ready)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            assert time.time() < deadline, f"nothing listens on {port}"
+            await asyncio.sleep(0.1)
+
+
+async def test_a_platform_lost_for_good_makes_bot_run_exit_for_a_restart(tmp_path: Path):
+    port = free_port()
+    async with FakeDiscord() as discord:
+        slack = await FakeSlack().start()
+        try:
+            proc = await start_bot(write_config(tmp_path, discord.url, slack.api_url, port))
+            await wait_listening(port)  # both platforms are up: the bot is serving
+            await discord.drop(4004)  # the token was revoked while running
+            out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+        finally:
+            await slack.stop()
+    log = err.decode()
+    assert proc.returncode == 1, log
+    assert "discord connection lost for good" in log and "rejected discord.token" in log
+    assert DISCORD_TOKEN not in log
+
+
 async def test_bad_token_reports_the_platform_reason_without_the_token(tmp_path: Path):
     async with FakeDiscord() as discord:
         config = write_config(tmp_path, discord.url, "http://127.0.0.1:1/api/", free_port())

@@ -6,6 +6,7 @@ does is translating its platform's events into `Invocation`, `Action` and `Incom
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -44,6 +45,14 @@ class Adapter(ABC):
     @abstractmethod
     async def stop(self) -> None:
         """Stop taking events and let in-flight ones finish; posting and editing still work afterwards."""
+
+    async def lost(self) -> str:
+        """Return (with the reason) if the connection dies for good after start; wait forever otherwise.
+
+        Transient drops are the platform library's to retry. `bot run` exits non-zero when this returns, so
+        the process manager restarts the bot instead of leaving a platform silently offline."""
+        await asyncio.Event().wait()
+        return ""
 
     async def close(self) -> None:
         """Close the platform connection. Called after the core has flushed its last edits through `update`."""

@@ -151,6 +151,11 @@ class FakeDiscord:
             await self._runner.cleanup()
             self._runner = None
 
+    async def drop(self, code: int) -> None:
+        """Close every gateway connection with a close code, as Discord does (4004: authentication failed)."""
+        for ws in list(self._sockets):
+            await ws.close(code=code)
+
     async def __aenter__(self) -> FakeDiscord:
         return await self.start()
 

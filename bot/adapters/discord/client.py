@@ -290,8 +290,22 @@ class DiscordAdapter(Adapter):
             raise
         except Exception:
             if self._started and not self._closing:  # during start() the failure becomes the StartupError
-                log.exception("the Discord gateway connection ended; Discord is offline until a restart")
+                log.exception("the Discord gateway connection ended")
             raise
+
+    async def lost(self) -> str:
+        task = self._connect_task
+        if task is None:
+            return await super().lost()
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise
+            return "the Discord gateway task was cancelled"
+        except Exception as exc:
+            return f"the Discord gateway connection ended: {_gateway_problem(exc, self.cfg.token.get())}"
+        return "the Discord gateway connection ended"
 
     async def stop(self) -> None:
         """Refuse new interactions and let the ones in progress finish; REST still works until close()."""
