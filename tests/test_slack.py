@@ -480,6 +480,20 @@ async def test_a_replayed_request_six_minutes_old_is_refused(slack: Harness):
     assert len(slack.dispatched) == 1
 
 
+async def test_an_identical_copy_of_an_accepted_request_is_refused(slack: Harness):
+    body = slash_body("/faq", "cost", response_url=slack.fake.response_url("twice"))
+    headers = signed_headers(body, content_type=FORM)
+    assert (await slack.send(body, headers=headers))[0] == 200
+    await slack.fake.wait_response("twice")
+    status, text = await slack.send(body, headers=headers)  # replayed byte for byte, a second later
+    assert status == 401 and "replayed" in text
+    await asyncio.sleep(0.1)
+    assert len(slack.dispatched) == 1 and len(slack.fake.responses_to("twice")) == 1
+    bad = signed_headers(body, content_type=FORM, secret="wrong")
+    assert (await slack.send(body, headers=bad))[0] == 401
+    assert (await slack.send(body, headers=bad))[0] == 401  # a refused request is not remembered as seen
+
+
 # -- messages, shortcuts, forms, edits ---------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ EVENTS_PATH = "/slack/events"
 GROUP_TTL = 300.0  # seconds a user group's member list is trusted
 NAME_TTL = 3600.0
 STOP_GRACE = 10.0  # seconds stop() waits for requests already being handled
+REPLAY_WINDOW = 6 * 60.0  # bolt's timestamp check allows five minutes; a little more for clock skew
 CONNECT_TIMEOUT = 30.0
 _AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
                 "not_allowed_token_type"}
@@ -117,6 +118,7 @@ class SlackAdapter(Adapter):
             raise ValueError(f"slack.mode must be socket or http, not {cfg.mode!r}")
         self.core = core
         self.cfg = cfg
+        self._seen_signatures: dict[str, float] = {}  # signature -> until when a copy counts as a replay
         base_url = cfg.api_url if cfg.api_url.endswith("/") else cfg.api_url + "/"
         # Our own Web API calls. bolt gets a token-less client of the same API and our `authorize` below, so it
         # neither needs the token at construction nor calls auth.test on its own: start() does that once.
@@ -259,8 +261,21 @@ class SlackAdapter(Adapter):
             self._bolt_client.session = None
 
     async def _handle_http(self, request: web.Request) -> web.Response:
+        # bolt refuses bad signatures and timestamps older than five minutes; a byte-identical copy of a
+        # request it accepted (same timestamp, same signature) inside those five minutes is a replay too.
+        signature = request.headers.get("X-Slack-Signature", "")
+        now = time.monotonic()
+        if signature and self._seen_signatures.get(signature, 0.0) > now:
+            log.warning("platform=slack refused a replayed request")
+            return web.Response(status=401, text="replayed request")
+        if signature:
+            if len(self._seen_signatures) > 10_000:
+                self._seen_signatures = {s: t for s, t in self._seen_signatures.items() if t > now}
+            self._seen_signatures[signature] = now + REPLAY_WINDOW
         bolt_request = await to_bolt_request(request)
         bolt_response = await self.app.async_dispatch(bolt_request)
+        if bolt_response.status >= 400:
+            self._seen_signatures.pop(signature, None)  # only accepted requests can be replayed
         return await to_aiohttp_response(bolt_response)
 
     def _authorizer(self) -> Any:
