@@ -8,6 +8,8 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -57,40 +59,6 @@ async def start_bot(config: Path, **env: str) -> asyncio.subprocess.Process:
              "TEST_SLACK_SIGNING_SECRET": SIGNING_SECRET, **env})
 
 
-async def test_bot_run_serves_both_platforms_and_stops_cleanly_on_sigterm(tmp_path: Path):
-    port = free_port()
-    async with FakeDiscord() as discord:
-        slack = await FakeSlack().start()
-        try:
-            proc = await start_bot(write_config(tmp_path, discord.url, slack.api_url, port))
-            await discord.wait_ready(timeout=20)
-            body = slash_body("/faq", "special k cost?", response_url=slack.response_url("run"))
-            deadline = time.time() + 20
-            async with aiohttp.ClientSession() as http:
-                while True:
-                    try:
-                        async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body,
-                                             headers=signed_headers(body, content_type=
-                                                                    "application/x-www-form-urlencoded")) as r:
-                            assert r.status == 200
-                            break
-                    except aiohttp.ClientConnectionError:
-                        assert time.time() < deadline, "the Slack HTTP server never came up"
-                        await asyncio.sleep(0.2)
-            answer = await slack.wait_response("run", timeout=10)
-            assert "How much ketamine treatment costs" in str(answer)
-            proc.send_signal(signal.SIGTERM)
-            out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
-        finally:
-            await slack.stop()
-    log = err.decode()
-    assert proc.returncode == 0, log
-    assert "bot running on discord, slack" in log and "shutting down" in log
-    assert "command=/faq" in log and "platform=slack" in log
-    assert DISCORD_TOKEN not in log and BOT_TOKEN not in log and SIGNING_SECRET not in log
-    assert "Traceback" not in log
-
-
 async def wait_listening(port: int, timeout: float = 20) -> None:
     """Until something accepts connections on the port (the Slack adapter starts after Discord is ready)."""
     deadline = time.time() + timeout
@@ -104,17 +72,47 @@ async def wait_listening(port: int, timeout: float = 20) -> None:
             await asyncio.sleep(0.1)
 
 
-async def test_a_platform_lost_for_good_makes_bot_run_exit_for_a_restart(tmp_path: Path):
+@asynccontextmanager
+async def serving_bot(tmp_path: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, FakeDiscord, FakeSlack, int]]:
+    """`bot run` in a subprocess against both fakes, yielded once both platforms are up."""
     port = free_port()
     async with FakeDiscord() as discord:
         slack = await FakeSlack().start()
         try:
             proc = await start_bot(write_config(tmp_path, discord.url, slack.api_url, port))
-            await wait_listening(port)  # both platforms are up: the bot is serving
-            await discord.drop(4004)  # the token was revoked while running
-            out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+            await wait_listening(port)
+            yield proc, discord, slack, port
         finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
             await slack.stop()
+
+
+async def test_bot_run_serves_both_platforms_and_stops_cleanly_on_sigterm(tmp_path: Path):
+    async with serving_bot(tmp_path) as (proc, discord, slack, port):
+        assert discord.connected
+        body = slash_body("/faq", "special k cost?", response_url=slack.response_url("run"))
+        headers = signed_headers(body, content_type="application/x-www-form-urlencoded")
+        async with aiohttp.ClientSession() as http, \
+                http.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers) as response:
+            assert response.status == 200
+        answer = await slack.wait_response("run", timeout=10)
+        assert "How much ketamine treatment costs" in str(answer)
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+    log = err.decode()
+    assert proc.returncode == 0, log
+    assert "bot running on discord, slack" in log and "shutting down" in log
+    assert "command=/faq" in log and "platform=slack" in log
+    assert DISCORD_TOKEN not in log and BOT_TOKEN not in log and SIGNING_SECRET not in log
+    assert "Traceback" not in log
+
+
+async def test_a_platform_lost_for_good_makes_bot_run_exit_for_a_restart(tmp_path: Path):
+    async with serving_bot(tmp_path) as (proc, discord, _slack, _port):
+        await discord.drop(4004)  # the token was revoked while running
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=20)
     log = err.decode()
     assert proc.returncode == 1, log
     assert "discord connection lost for good" in log and "rejected discord.token" in log
