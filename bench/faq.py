@@ -22,9 +22,9 @@ from rapidfuzz import fuzz, process
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.core.faq import Faq  # noqa: E402
-from bot.core.knowledge import load_knowledge_base  # noqa: E402
-from bot.core.search import SearchIndex  # noqa: E402
+from bot.features.faq.feature import Faq  # noqa: E402
+from bot.features.faq.knowledge import load_knowledge_base  # noqa: E402
+from bot.features.faq.search import SearchIndex  # noqa: E402
 
 _VOCABULARY = """
 ketamine migraine infusion nasal spray tablet troche clinic doctor neurologist specialist insurance cost price dose

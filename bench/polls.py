@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.core.app import Core  # noqa: E402
+from bot.core.core import Core  # noqa: E402
 from bot.core.records import Action, Invocation, Member, Place, Role  # noqa: E402
 from tests.conftest import make_config  # noqa: E402
 

@@ -18,10 +18,12 @@ from typing import Any
 
 import yaml
 
+from bot.core.contract import SetupError
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class ConfigError(Exception):
+class ConfigError(SetupError):
     """A config problem: message names file, line and key, never a secret's value."""
 
 

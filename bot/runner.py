@@ -6,13 +6,29 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Iterable
 
 from bot.config import Config, missing_settings
-from bot.core.app import Core
-from bot.core.contract import Adapter, StartupError
+from bot.core.contract import Adapter, Feature, StartupError
+from bot.core.core import Core
+from bot.core.storage import Storage
+from bot.features import bundled
 from bot.logs import setup_logging
 
 log = logging.getLogger("bot.run")
+
+
+async def open_core(cfg: Config, extra_features: Iterable[Feature] = ()) -> Core:
+    """Open the database and load every bundled feature; raises with a clear message if content is broken.
+
+    `extra_features` join the bundled ones (tests use it to add probe commands)."""
+    storage = await Storage.open(cfg.resolve_path(cfg.storage.path))
+    try:
+        features = bundled(cfg, storage)
+    except Exception:
+        await storage.close()
+        raise
+    return Core(storage, [*features, *extra_features])
 
 
 def build_adapters(core: Core, cfg: Config) -> list[Adapter]:
@@ -37,7 +53,7 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    core = await Core.create(cfg)
+    core = await open_core(cfg)
     adapters = build_adapters(core, cfg)
     for adapter in adapters:
         core.attach(adapter)

@@ -9,8 +9,9 @@ import pytest
 
 from bot.adapters.console import ConsoleAdapter
 from bot.config import Config
-from bot.core.app import Core
+from bot.core.core import Core
 from bot.core.records import Role
+from bot.runner import open_core
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,7 +36,7 @@ def config(tmp_path: Path) -> Config:
 
 @pytest.fixture
 async def core(config: Config):
-    core = await Core.create(config)
+    core = await open_core(config)
     await core.start()
     yield core
     await core.close()

@@ -19,10 +19,11 @@ import bot.adapters.discord.client as discord_client
 from bot.adapters.discord import DiscordAdapter, escape, intents_for, menu_name, neutralise, render
 from bot.adapters.discord.embeds import TOTAL_MAX
 from bot.config import Config, Secret
-from bot.core.app import Core
 from bot.core.commands import Form, FormField, Option, action, command
-from bot.core.contract import IncomingMessage, StartupError
+from bot.core.contract import Feature, IncomingMessage, StartupError
+from bot.core.core import Core
 from bot.core.records import Action, Button, Image, Invocation, MessageRef, Place, Reply, Source
+from bot.runner import open_core
 from tests.conftest import make_config
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord
 
@@ -33,7 +34,7 @@ MOD_ROLE = "1700000000000000002"
 DISCLAIMER = "not medical advice"
 
 
-class Probe:
+class Probe(Feature):
     """A test feature: a message command, a command with a form, a slow command and a message watcher."""
 
     def __init__(self) -> None:
@@ -81,7 +82,7 @@ def discord_config(tmp_path: Path, fake: FakeDiscord, **overrides) -> Config:
 
 
 async def make_core(cfg: Config, probe: Probe | None = None) -> Core:
-    return await Core.create(cfg, extra_features=[probe] if probe is not None else [])
+    return await open_core(cfg, extra_features=[probe] if probe is not None else [])
 
 
 class Running:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.core.faq import Faq
-from bot.core.knowledge import KnowledgeBaseError, load_knowledge_base
 from bot.core.records import Invocation, Member, Place, Role
+from bot.features.faq import Faq
+from bot.features.faq.knowledge import KnowledgeBaseError, load_knowledge_base
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -234,16 +234,16 @@ HERE = Place("console", "general")
 async def test_broken_reload_keeps_serving_and_reports(core, tmp_path: Path):
     live = tmp_path / "live-faq"
     shutil.copytree(ROOT / "faq", live)
-    core.faq.path = live
-    assert core.faq.reload() == []
-    before = len(core.faq.kb.entries)
+    core.get(Faq).path = live
+    assert core.get(Faq).reload() == []
+    before = len(core.get(Faq).kb.entries)
     (live / "routes.yaml").write_text((live / "routes.yaml").read_text() + "\n  - id: [broken\n")
     reply = await core.dispatch(Invocation("faq-reload", ADMIN, HERE))
     assert "Reload refused" in (reply.title or "")
     assert "routes.yaml:" in reply.text
     answer = await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "ketamine nasal spray"}))
     assert answer.title == "Ketamine nasal spray"
-    assert len(core.faq.kb.entries) == before
+    assert len(core.get(Faq).kb.entries) == before
     audit = await core.storage.fetchall("SELECT actor, action FROM audit_log")
     assert [tuple(r) for r in audit] == [("console:ada", "faq.reload")]
 
@@ -251,7 +251,7 @@ async def test_broken_reload_keeps_serving_and_reports(core, tmp_path: Path):
 async def test_good_reload_serves_new_content(core, tmp_path: Path):
     live = tmp_path / "live-faq"
     shutil.copytree(ROOT / "faq", live)
-    core.faq.path = live
+    core.get(Faq).path = live
     (live / "extra.yaml").write_text("entries:\n" + GOOD_ENTRY.format(id="parking", q="where do I park at the clinic"))
     reply = await core.dispatch(Invocation("faq-reload", ADMIN, HERE))
     assert reply.title == "Knowledge base reloaded"
@@ -281,14 +281,14 @@ async def test_gaps_are_counted_and_listed_most_frequent_first(core):
 async def test_answer_reply_has_sources_disclaimer_and_related_buttons(core):
     reply = await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "how much do infusions cost"}))
     assert reply.title == "How much ketamine treatment costs"
-    assert reply.sources and reply.footer == core.faq.kb.safety.disclaimer
+    assert reply.sources and reply.footer == core.get(Faq).kb.safety.disclaimer
     assert reply.ephemeral
     related = [b for b in reply.buttons if b.action_id.startswith("faq:show:")]
     assert related
     from bot.core.records import Action
 
     shown = await core.dispatch_action(Action(related[0].action_id, MEMBER, HERE))
-    assert shown.title == core.faq.kb.get(related[0].action_id.split(":")[2]).title
+    assert shown.title == core.get(Faq).kb.get(related[0].action_id.split(":")[2]).title
     shared = await core.dispatch_action(Action("faq:share:cost", MEMBER, HERE))
     assert not shared.ephemeral and shared.title == reply.title
 

@@ -20,11 +20,13 @@ import aiohttp
 import pytest
 
 from bot.adapters.slack import SlackAdapter
-from bot.config import Config, ConfigError, Secret
-from bot.core.app import Core
-from bot.core.contract import Adapter, IncomingMessage
+from bot.config import Config, Secret
+from bot.core.contract import Adapter, IncomingMessage, SetupError, Staff
+from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role
-from bot.core.spam import RulesError
+from bot.features.moderation import Moderation
+from bot.features.moderation.spam.engine import RulesError
+from bot.runner import open_core
 from tests.conftest import ROOT, ConsoleSession, make_config
 from tests.fakes.slack_api import (
     BOT_TOKEN,
@@ -60,8 +62,10 @@ MOD_QUEUE = Place("console", "mod-queue")
 class Recorder(Adapter):
     """A platform adapter that records what the core asked of it (Discord and Slack stand-ins)."""
 
-    def __init__(self, platform: str, *, can_delete: bool = True) -> None:
+    def __init__(self, platform: str, *, can_delete: bool = True, mod_channel: str = "") -> None:
         self.platform = platform
+        setting = {"discord": "discord.mod_channel_id", "slack": "slack.mod_channel"}[platform]
+        self.staff = Staff(Place(platform, mod_channel) if mod_channel else None, setting)
         self.can_delete = can_delete
         self.posts: list[tuple[Place, Reply, MessageRef]] = []
         self.updates: list[tuple[MessageRef, Reply]] = []
@@ -117,9 +121,9 @@ async def press(core: Core, item_id: int, verb: str, who: Member, ref: MessageRe
 
 async def platform_core(tmp_path: Path, **overrides: Any) -> tuple[Core, Recorder, Recorder]:
     cfg = make_config(tmp_path, discord__mod_channel_id=999, slack__mod_channel="C0MODS", **overrides)
-    core = await Core.create(cfg)
+    core = await open_core(cfg)
     await core.start()
-    discord, slack = Recorder("discord"), Recorder("slack")
+    discord, slack = Recorder("discord", mod_channel="999"), Recorder("slack", mod_channel="C0MODS")
     core.attach(discord)
     core.attach(slack)
     return core, discord, slack
@@ -238,7 +242,7 @@ async def test_two_moderators_at_once_one_decision(core: Core, console: ConsoleS
     [item] = await items(core)
     assert item["status"] in ("removed", "not_spam")
     assert len(await core.storage.fetchall("SELECT * FROM audit_log")) == 1
-    assert sum(core.moderation.scanner.model.documents) == 1  # learned once
+    assert sum(core.get(Moderation).scanner.model.documents) == 1  # learned once
 
 
 async def test_remove_and_timeout_where_the_platform_cannot(tmp_path: Path):
@@ -272,8 +276,8 @@ async def test_ignore_closes_without_learning(core: Core, console: ConsoleSessio
     await console.say(SPAM)
     reply = await press(core, 1, "ignore", ANA)
     assert "Ignored by ana" in reply.plain()
-    assert core.moderation.scanner.model.documents == (0, 0)
-    assert core.moderation.scanner.known_spam_fingerprints() == []
+    assert core.get(Moderation).scanner.model.documents == (0, 0)
+    assert core.get(Moderation).scanner.known_spam_fingerprints() == []
 
 
 HAM = "My clinic offers a free consultation in {}, the receptionist there is lovely"
@@ -293,7 +297,7 @@ phrases:
 async def test_not_spam_decisions_teach_the_model(tmp_path: Path):
     # Own rules, so the false alarm is just over the threshold however the bundled rules get tuned.
     cfg = make_config(tmp_path, spam__rules=str(write_rules(tmp_path, LEARNING_RULES)))
-    core = await Core.create(cfg)
+    core = await open_core(cfg)
     await core.start()
     console = ConsoleSession(core)
     try:
@@ -308,7 +312,7 @@ async def test_not_spam_decisions_teach_the_model(tmp_path: Path):
             assert "Possible spam" in out, "each false alarm reaches the queue until the model has learned"
             [item] = [i for i in await items(core) if i["status"] == "open"]
             assert "Marked not spam by ana" in (await press(core, item["id"], "ham", ANA)).plain()
-        assert core.moderation.scanner.model.documents == (5, 5)
+        assert core.get(Moderation).scanner.model.documents == (5, 5)
         await console.say("/as newcomer")
         assert await console.say(HAM.format("Portland")) == ""  # no longer flagged
         assert len(await items(core)) == 10
@@ -344,7 +348,7 @@ async def test_auto_removal_and_restoring_a_false_alarm(tmp_path: Path):
     rules = (ROOT / "rules" / "spam.yaml").read_text(encoding="utf-8")
     assert "auto_threshold: null" in rules
     path = write_rules(tmp_path, rules.replace("auto_threshold: null", "auto_threshold: 2.0"))
-    core = await Core.create(make_config(tmp_path, spam__rules=str(path)))
+    core = await open_core(make_config(tmp_path, spam__rules=str(path)))
     await core.start()
     console = ConsoleSession(core)
     try:
@@ -366,7 +370,7 @@ async def test_auto_removal_and_restoring_a_false_alarm(tmp_path: Path):
 
 async def test_learning_and_the_queue_survive_a_restart(tmp_path: Path):
     cfg = make_config(tmp_path)
-    core = await Core.create(cfg)
+    core = await open_core(cfg)
     await core.start()
     console = ConsoleSession(core)
     await console.say(SNEAKY + " " + SPAM)
@@ -374,16 +378,16 @@ async def test_learning_and_the_queue_survive_a_restart(tmp_path: Path):
     await console.say("/as bob")
     await console.say("/channel random")
     await console.say(SPAM)  # stays open over the restart
-    learned = core.moderation.scanner.model.to_state()
-    known = sorted(core.moderation.scanner.known_spam_fingerprints())
+    learned = core.get(Moderation).scanner.model.to_state()
+    known = sorted(core.get(Moderation).scanner.known_spam_fingerprints())
     assert known and learned["docs"]["spam"] == 1
     await core.close()
 
-    core = await Core.create(cfg)  # same database file
+    core = await open_core(cfg)  # same database file
     try:
         await core.start()
-        assert core.moderation.scanner.model.to_state() == learned
-        assert sorted(core.moderation.scanner.known_spam_fingerprints()) == known
+        assert core.get(Moderation).scanner.model.to_state() == learned
+        assert sorted(core.get(Moderation).scanner.known_spam_fingerprints()) == known
         listing = await core.dispatch(Invocation("modqueue", ANA, MOD_QUEUE))
         assert "Review queue: 1 waiting" in listing.title and "#2 · bob" in listing.text
         console = ConsoleSession(core)
@@ -462,7 +466,7 @@ async def test_modqueue_and_modstats(core: Core, console: ConsoleSession):
 async def test_spam_reload_keeps_the_previous_rules_when_broken(tmp_path: Path):
     path = tmp_path / "rules.yaml"
     shutil.copy(ROOT / "rules" / "spam.yaml", path)
-    core = await Core.create(make_config(tmp_path, spam__rules=str(path)))
+    core = await open_core(make_config(tmp_path, spam__rules=str(path)))
     await core.start()
     console = ConsoleSession(core)
     try:
@@ -475,12 +479,12 @@ async def test_spam_reload_keeps_the_previous_rules_when_broken(tmp_path: Path):
         out = await console.say("/spam-reload")
         assert "Reload refused" in out and f"{path}:{line}: threshold must be a number" in out
         assert "Still using the previous rules" in out
-        assert core.moderation.scanner.rules.threshold == 1.0
+        assert core.get(Moderation).scanner.rules.threshold == 1.0
         assert "Possible spam" in await console.say(SPAM)  # still scanning with the old rules
         lines[line - 1] = "threshold: 5.0"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         assert "Spam rules reloaded" in await console.say("/spam-reload")
-        assert core.moderation.scanner.rules.threshold == 5.0
+        assert core.get(Moderation).scanner.rules.threshold == 5.0
         audit = await core.storage.fetchall("SELECT actor, action, detail FROM audit_log ORDER BY id")
         assert [tuple(r) for r in audit] == [("console:ada", "spam.reload", "1 problem(s)"),
                                              ("console:ada", "spam.reload", "ok")]
@@ -491,13 +495,13 @@ async def test_spam_reload_keeps_the_previous_rules_when_broken(tmp_path: Path):
 async def test_broken_rules_stop_start_up_with_file_and_line(tmp_path: Path):
     path = write_rules(tmp_path, "threshold: 1.0\nphrases:\n  x:\n    - {pattern: '(unclosed', weight: 1}\n")
     with pytest.raises(RulesError) as caught:
-        await Core.create(make_config(tmp_path, spam__rules=str(path)))
+        await open_core(make_config(tmp_path, spam__rules=str(path)))
     assert f"{path}:4:" in str(caught.value) and "bad regular expression" in str(caught.value)
-    assert isinstance(caught.value, ConfigError)  # so `bot run` / `bot console` print it and exit 2
+    assert isinstance(caught.value, SetupError)  # so `bot run` / `bot console` print it and exit 2
 
 
 async def test_scanning_off_still_takes_reports(tmp_path: Path):
-    core = await Core.create(make_config(tmp_path, spam__enabled=False))
+    core = await open_core(make_config(tmp_path, spam__enabled=False))
     await core.start()
     console = ConsoleSession(core)
     try:
@@ -511,7 +515,7 @@ async def test_scanning_off_still_takes_reports(tmp_path: Path):
 
 
 async def test_without_a_moderators_channel_items_are_kept_for_modqueue(tmp_path: Path, caplog):
-    core = await Core.create(make_config(tmp_path))
+    core = await open_core(make_config(tmp_path))
     await core.start()
     discord = Recorder("discord")
     core.attach(discord)
@@ -593,7 +597,7 @@ async def test_slack_spam_reaches_the_mod_channel_and_a_moderator_removes_it(tmp
     s.enabled, s.mode, s.host, s.port, s.api_url = True, "http", "127.0.0.1", 0, fake.api_url
     s.bot_token, s.signing_secret = Secret(BOT_TOKEN), Secret(SIGNING_SECRET)
     s.moderator_ids, s.mod_channel = ["U0MOD"], "C0MODS"
-    core = await Core.create(cfg)
+    core = await open_core(cfg)
     adapter = SlackAdapter(core, cfg.slack)
     core.attach(adapter)
     http = aiohttp.ClientSession()

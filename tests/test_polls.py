@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.app import Core
 from bot.core.contract import Adapter
-from bot.core.polls import PollSpec
+from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role
+from bot.features.polls import Polls
+from bot.features.polls.feature import PollSpec
+from bot.runner import open_core
 from tests.conftest import ROOT, ConsoleSession, make_config
 from tests.fakes.slack_api import assert_nothing_pings, texts
 
@@ -99,9 +101,9 @@ async def test_mentions_and_markup_stay_plain_text_on_slack(core: Core):
     from bot.adapters.slack import render
 
     await make_poll(core, '"<!channel> *vote* now" "@everyone" "<@U123> & <!here>"')
-    poll = await core.polls.get(1)
-    rendered = render(__import__("bot.core.polls", fromlist=["poll_reply"]).poll_reply(
-        poll, await core.polls.tally(poll)))
+    poll = await core.get(Polls).get(1)
+    rendered = render(__import__("bot.features.polls.feature", fromlist=["poll_reply"]).poll_reply(
+        poll, await core.get(Polls).tally(poll)))
     # Slack parses mentions and formatting only in mrkdwn objects; plain_text shows exactly what was typed.
     assert "<!channel> *vote* now" in json.dumps(rendered.blocks)
     assert_nothing_pings(rendered.text, rendered.blocks)
@@ -114,7 +116,7 @@ async def test_form_and_structured_options(core: Core):
             "flags": "public hidden", "closes": "2h"}
     reply = await core.dispatch(Invocation("poll", ALICE, HERE, args))
     assert reply.text.startswith("Poll #1 is up")
-    poll = await core.polls.get(1)
+    poll = await core.get(Polls).get(1)
     assert poll.options == ("IV", "Nasal spray", "Tablets")
     assert poll.max_choices == 2 and not poll.anonymous and poll.hide_results and poll.closes_at
     discord_style = {"question": "Pick", "choices": "A | B", "voters": "public", "results": "always"}
@@ -123,7 +125,7 @@ async def test_form_and_structured_options(core: Core):
 
 async def test_template_from_the_article(core: Core):
     reply, poll_id = await make_poll(core, "--template would-you-try")
-    poll = await core.polls.get(poll_id)
+    poll = await core.get(Polls).get(poll_id)
     assert "would you try it" in poll.question and len(poll.options) == 4
 
 
@@ -134,9 +136,9 @@ async def test_vote_change_and_withdraw_one_ballot(core: Core):
     await make_poll(core, '"Q?" "A" "B" "C"')
     assert "counted" in (await press(core, "poll:1:vote:0")).text
     assert "counted" in (await press(core, "poll:1:vote:2")).text  # changes the vote
-    assert (await core.polls.tally(await core.polls.get(1))).counts == (0, 0, 1)
+    assert (await core.get(Polls).tally(await core.get(Polls).get(1))).counts == (0, 0, 1)
     assert "withdrawn" in (await press(core, "poll:1:vote:2")).text
-    assert (await core.polls.tally(await core.polls.get(1))).counts == (0, 0, 0)
+    assert (await core.get(Polls).tally(await core.get(Polls).get(1))).counts == (0, 0, 0)
 
 
 async def test_multiple_choice_up_to_n(core: Core):
@@ -145,7 +147,7 @@ async def test_multiple_choice_up_to_n(core: Core):
     await press(core, "poll:1:vote:1")
     reply = await press(core, "poll:1:vote:2")
     assert "up to 2" in reply.text
-    assert await core.polls.ballot(1, ALICE.id) == (0, 1)
+    assert await core.get(Polls).ballot(1, ALICE.id) == (0, 1)
 
 
 async def test_closed_and_unknown_polls_refuse_votes_politely(core: Core):
@@ -154,7 +156,7 @@ async def test_closed_and_unknown_polls_refuse_votes_politely(core: Core):
     assert "already closed" not in (await press(core, "poll:1:close")).text
     reply = await press(core, "poll:1:vote:1", BOB)
     assert "closed" in reply.text and reply.ephemeral
-    assert await core.polls.ballot(1, BOB.id) == (0,)
+    assert await core.get(Polls).ballot(1, BOB.id) == (0,)
     assert "doesn't exist" in (await press(core, "poll:99:vote:0")).text
     assert "isn't part of this poll" in (await press(core, "poll:1:vote:7")).text
     assert "not valid" in (await press(core, "poll:x:vote")).text
@@ -164,9 +166,9 @@ async def test_only_creator_or_moderator_can_close(core: Core):
     await make_poll(core, '"Q?" "A" "B"')
     refused = await press(core, "poll:1:close", BOB)
     assert "Only the member who started" in refused.text
-    assert (await core.polls.get(1)).is_open
+    assert (await core.get(Polls).get(1)).is_open
     assert "closed" in (await core.dispatch(Invocation("poll", MOD, HERE, {"question": "close 1"}))).text
-    assert not (await core.polls.get(1)).is_open
+    assert not (await core.get(Polls).get(1)).is_open
     assert "already closed" in (await press(core, "poll:1:close", MOD)).text
     audit = await core.storage.fetchall("SELECT actor, action FROM audit_log WHERE action = 'poll.close'")
     assert [tuple(r) for r in audit] == [(MOD.id, "poll.close")]
@@ -212,7 +214,7 @@ async def test_moderator_posts_one_poll_to_discord_and_slack_with_one_tally(core
     for adapter in (discord, slack):
         last = adapter.updates[-1][1]
         assert "1 vote (50%)" in last.text and "2 voters" in last.footer
-    await core.polls.close(1, MOD.id)
+    await core.get(Polls).close(1, MOD.id)
     for adapter in (discord, slack):
         assert adapter.posts[-1][1].title.startswith("Poll #1 closed")
         assert adapter.posts[-1][1].image is not None
@@ -221,7 +223,7 @@ async def test_moderator_posts_one_poll_to_discord_and_slack_with_one_tally(core
 async def test_burst_of_votes_is_one_debounced_edit(tmp_path: Path):
     cfg = make_config(tmp_path)
     cfg.polls.update_debounce = 0.2
-    core = await Core.create(cfg)
+    core = await open_core(cfg)
     try:
         slack = RecordingAdapter("slack")
         core.attach(slack)
@@ -241,23 +243,23 @@ async def test_burst_of_votes_is_one_debounced_edit(tmp_path: Path):
 
 async def test_buttons_and_timers_survive_a_restart(tmp_path: Path):
     cfg = make_config(tmp_path)
-    core = await Core.create(cfg)
+    core = await open_core(cfg)
     slack = RecordingAdapter("slack")
     core.attach(slack)
     await core.start()
     await make_poll(core, '"Q?" "A" "B"', place=Place("slack", "C1"))
-    timed = await core.polls.create(PollSpec("Timed?", ("A", "B"), closes_at=time.time() + 0.3), ALICE)
-    await core.polls.publish(timed, [Place("slack", "C1")])
+    timed = await core.get(Polls).create(PollSpec("Timed?", ("A", "B"), closes_at=time.time() + 0.3), ALICE)
+    await core.get(Polls).publish(timed, [Place("slack", "C1")])
     await core.close()  # the bot stops before the timer fires
     await asyncio.sleep(0.5)
 
-    core = await Core.create(cfg)
+    core = await open_core(cfg)
     slack = RecordingAdapter("slack")
     core.attach(slack)
     await core.start()
     try:
         await asyncio.sleep(0.1)
-        assert not (await core.polls.get(timed.id)).is_open  # closed at start-up, since it was due
+        assert not (await core.get(Polls).get(timed.id)).is_open  # closed at start-up, since it was due
         assert any(r.title.startswith(f"Poll #{timed.id} closed") for _, r in slack.posts)
         reply = await core.dispatch_action(Action("poll:1:vote:1", core.member("slack", "U9", "x"),
                                                   Place("slack", "C1")))
@@ -287,7 +289,7 @@ async def test_thousands_of_concurrent_votes_are_counted_exactly_once(core: Core
             current = None if c == current else c
         if current is not None:
             expected[current] += 1
-    tally = await core.polls.tally(await core.polls.get(1))
+    tally = await core.get(Polls).tally(await core.get(Polls).get(1))
     assert list(tally.counts) == expected
     assert sum(len(c) for c in presses.values()) > 1500
     rows = await core.storage.fetchone("SELECT COUNT(*) FROM (SELECT voter FROM poll_votes GROUP BY voter "
@@ -300,10 +302,11 @@ import asyncio, sys
 sys.path.insert(0, {root!r})
 from tests.conftest import make_config
 from pathlib import Path
-from bot.core.app import Core
+from bot.core.core import Core
+from bot.runner import open_core
 from bot.core.records import Action, Member, Place
 async def main():
-    core = await Core.create(make_config(Path({tmp!r})))
+    core = await open_core(make_config(Path({tmp!r})))
     n = 0
     while True:
         reply = await core.dispatch_action(Action("poll:1:vote:0", Member(f"slack:U{{n}}", "x"), Place("slack", "C")))
@@ -315,7 +318,7 @@ asyncio.run(main())
 
 
 async def test_killed_process_loses_no_committed_vote(tmp_path: Path):
-    core = await Core.create(make_config(tmp_path))
+    core = await open_core(make_config(tmp_path))
     await make_poll(core, '"Q?" "A" "B"')
     await core.close()
     proc = subprocess.Popen([sys.executable, "-c", VOTER.format(root=str(ROOT), tmp=str(tmp_path))],
@@ -330,10 +333,10 @@ async def test_killed_process_loses_no_committed_vote(tmp_path: Path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert acknowledged >= 300
-    core = await Core.create(make_config(tmp_path))
+    core = await open_core(make_config(tmp_path))
     try:
         assert await core.storage.integrity_check() == "ok"
-        tally = await core.polls.tally(await core.polls.get(1))
+        tally = await core.get(Polls).tally(await core.get(Polls).get(1))
         assert tally.counts[0] >= acknowledged + 1  # every vote reported as counted is still there
     finally:
         await core.close()
@@ -341,7 +344,7 @@ async def test_killed_process_loses_no_committed_vote(tmp_path: Path):
 
 def test_export_csv_from_the_cli(tmp_path: Path):
     async def setup() -> None:
-        core = await Core.create(make_config(tmp_path))
+        core = await open_core(make_config(tmp_path))
         await make_poll(core, '"Q?" "A" "B" --public')
         await press(core, "poll:1:vote:1", BOB)
         await core.close()

@@ -27,10 +27,12 @@ from bot.adapters.slack.blocks import (
     to_plain,
 )
 from bot.config import Secret
-from bot.core.app import Core
 from bot.core.commands import Form, FormField, Option, action, command
-from bot.core.contract import IncomingMessage, StartupError
+from bot.core.contract import Feature, IncomingMessage, StartupError
+from bot.core.core import Core
 from bot.core.records import Action, Button, Image, Invocation, MessageRef, Place, Reply, Source
+from bot.features.faq import Faq
+from bot.runner import open_core
 from tests.conftest import ROOT, make_config
 from tests.fakes.slack_api import (
     APP_TOKEN,
@@ -61,7 +63,7 @@ MOD_GROUP = "S0MODS"
 QUESTION = "How much does it cost?"
 
 
-class Extras:
+class Extras(Feature):
     """Commands the core does not declare yet, so the form, shortcut, slow and edit paths can be exercised."""
 
     def __init__(self) -> None:
@@ -152,7 +154,7 @@ async def build_core(tmp_path: Path, extras: Extras | None = None, **slack: Any)
     s.admin_ids, s.moderator_ids = [ADMIN, ADMIN_GROUP], [MOD_GROUP]
     for key, value in slack.items():
         setattr(s, key, value)
-    return await Core.create(cfg, extra_features=[extras] if extras is not None else []), cfg
+    return await open_core(cfg, extra_features=[extras] if extras is not None else []), cfg
 
 
 @pytest.fixture
@@ -300,7 +302,7 @@ def test_manifest_settings():
 
 
 async def test_faq_acks_at_once_and_answers_privately_with_sources_and_disclaimer(slack: Harness):
-    entry = slack.core.faq.find(QUESTION).entry
+    entry = slack.core.get(Faq).find(QUESTION).entry
     assert entry is not None and entry.related and entry.sources, "pick a QUESTION with a confident answer"
     started = time.monotonic()
     status, body = await slack.command("/faq", QUESTION, key="q1")
@@ -313,7 +315,7 @@ async def test_faq_acks_at_once_and_answers_privately_with_sources_and_disclaime
     assert blocks[0]["text"]["text"] == entry.title
     context = " ".join(texts([b for b in blocks if b["type"] == "context"]))
     assert "Sources:" in context and entry.sources[0].title in context
-    assert slack.core.faq.kb.safety.disclaimer in context
+    assert slack.core.get(Faq).kb.safety.disclaimer in context
     values = [e["value"] for e in buttons(blocks)]
     assert f"faq:show:{entry.related[0]}" in values and values[-1] == f"faq:share:{entry.id}"
     assert answer["text"].startswith(escape(entry.title))
@@ -325,7 +327,7 @@ async def test_faq_acks_at_once_and_answers_privately_with_sources_and_disclaime
 
 
 async def test_source_links_from_the_knowledge_base_are_links(slack: Harness):
-    entry = next(e for e in slack.core.faq.kb.entries if any(s.url for s in e.sources))
+    entry = next(e for e in slack.core.get(Faq).kb.entries if any(s.url for s in e.sources))
     source = next(s for s in entry.sources if s.url)
     answer = await slack.ask("/faq", f"entry:{entry.id}")  # what picking an autocomplete suggestion sends
     mrkdwn = " ".join(texts(answer["blocks"], "mrkdwn"))
@@ -340,7 +342,7 @@ async def test_related_entry_button_answers_privately(slack: Harness):
     assert status == 200
     [shown] = await slack.fake.wait_response("b1")
     assert shown["response_type"] == "ephemeral" and shown["replace_original"] is False
-    entry = slack.core.faq.kb.get(related["value"].removeprefix("faq:show:"))
+    entry = slack.core.get(Faq).kb.get(related["value"].removeprefix("faq:show:"))
     assert shown["blocks"][0]["text"]["text"] == entry.title
     act = slack.pressed[0]
     assert act.action_id == related["value"] and act.member.id == "slack:U0MARIA"
@@ -349,7 +351,7 @@ async def test_related_entry_button_answers_privately(slack: Harness):
 
 
 async def test_share_button_posts_publicly_in_the_channel(slack: Harness):
-    entry = slack.core.faq.kb.entries[0]
+    entry = slack.core.get(Faq).kb.entries[0]
     await slack.press(f"faq:share:{entry.id}", key="b2")
     [posted] = await slack.fake.wait_call("chat.postMessage")
     assert posted["channel"] == "C0GENERAL"
@@ -363,7 +365,7 @@ async def test_share_button_posts_publicly_in_the_channel(slack: Harness):
 async def test_not_sure_suggestions_work_when_pressed(slack: Harness):
     query = next((q for q in ("bladder hurts", "dose for kids", "weather today ketamine", "ketamine bladder kids",
                               "my head and ketamine weather")
-                  if (a := slack.core.faq.find(q)).entry is None and a.suggestions), None)
+                  if (a := slack.core.get(Faq).find(q)).entry is None and a.suggestions), None)
     assert query, "the knowledge base no longer gives suggestions for the test questions: pick new ones"
     answer = await slack.ask("/faq", query, key="q2")
     assert answer["blocks"][0]["text"]["text"] == "I'm not sure I understood"
@@ -371,7 +373,7 @@ async def test_not_sure_suggestions_work_when_pressed(slack: Harness):
     assert suggestion["value"].startswith("faq:show:")
     await slack.press(suggestion["value"], key="b3", action_id=suggestion["action_id"])
     [shown] = await slack.fake.wait_response("b3")
-    entry = slack.core.faq.kb.get(suggestion["value"].removeprefix("faq:show:"))
+    entry = slack.core.get(Faq).kb.get(suggestion["value"].removeprefix("faq:show:"))
     assert shown["blocks"][0]["text"]["text"] == entry.title
 
 
@@ -603,7 +605,7 @@ async def test_an_unknown_button_gets_a_polite_private_answer(slack: Harness):
 
 async def test_public_reply_where_the_bot_is_not_a_member_uses_the_response_url(slack: Harness):
     slack.fake.not_in_channel.add("C0PRIVATE")
-    await slack.press(f"faq:share:{slack.core.faq.kb.entries[0].id}", key="p1", channel="C0PRIVATE")
+    await slack.press(f"faq:share:{slack.core.get(Faq).kb.entries[0].id}", key="p1", channel="C0PRIVATE")
     [answer] = await slack.fake.wait_response("p1")
     assert answer["response_type"] == "in_channel" and answer["replace_original"] is False
 
@@ -611,7 +613,7 @@ async def test_public_reply_where_the_bot_is_not_a_member_uses_the_response_url(
 async def test_a_delivery_failure_gets_a_polite_note(slack: Harness, caplog):
     slack.fake.not_in_channel.add("C0PRIVATE")
     with caplog.at_level(logging.ERROR, logger="bot.slack"):
-        await slack.press(f"faq:share:{slack.core.faq.kb.entries[0].id}", key="", channel="C0PRIVATE")
+        await slack.press(f"faq:share:{slack.core.get(Faq).kb.entries[0].id}", key="", channel="C0PRIVATE")
         [note] = await slack.fake.wait_call("chat.postEphemeral")
     assert note["user"] == "U0MARIA" and "Sorry" in note["text"] and "/invite" in note["text"]
     assert "platform=slack command=button:faq" in caplog.text and "not_in_channel" in caplog.text
@@ -718,7 +720,7 @@ async def test_socket_mode_connects_and_serves_commands(tmp_path: Path, fake: Fa
             })
             await fake.wait_for(lambda: [a for a in fake.socket_acks if a.get("envelope_id") == "env-1"])
             [answer] = await fake.wait_response("sock")
-        assert answer["blocks"][0]["text"]["text"] == core.faq.find(QUESTION).entry.title
+        assert answer["blocks"][0]["text"]["text"] == core.get(Faq).find(QUESTION).entry.title
         assert APP_TOKEN not in caplog.text and BOT_TOKEN not in caplog.text
     finally:
         await adapter.stop()

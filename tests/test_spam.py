@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.core.spam import (
+from bot.features.moderation.spam.engine import (
     BayesModel,
     RulesError,
     ScanMessage,

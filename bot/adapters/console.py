@@ -13,9 +13,9 @@ import shlex
 import sys
 from typing import TextIO
 
-from bot.core.app import Core
 from bot.core.commands import parse_line
-from bot.core.contract import Adapter, IncomingMessage
+from bot.core.contract import Adapter, IncomingMessage, Staff
+from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role
 
 
@@ -23,6 +23,8 @@ class ConsoleAdapter(Adapter):
     """stdin/stdout; the reference adapter that tests drive."""
 
     platform = "console"
+    # Everyone on the console shares one terminal, so the moderators' queue is a channel of it too.
+    staff = Staff(place=Place("console", "mod-queue"), setting="console")
 
     def __init__(self, core: Core, *, user: str = "you", role: Role = Role.MEMBER, out: TextIO | None = None) -> None:
         self.core = core

@@ -1,7 +1,10 @@
-"""The adapter contract: what every platform (console, Discord, Slack) implements, and nothing more.
+"""The two contracts of the framework: what every platform implements (`Adapter`) and what every feature offers
+(`Feature`), plus what a feature may ask of the core (`Host`).
 
-The core calls `post`, `update` and `delete` to show polls and the moderators' queue; everything else an adapter
-does is translating its platform's events into `Invocation`, `Action` and `IncomingMessage` for the core.
+The core calls an adapter's `post`, `update`, `delete` and `restrict` on a feature's behalf; everything else an
+adapter does is translating its platform's events into `Invocation`, `Action` and `IncomingMessage`. A feature
+declares its commands, buttons and completers with the decorators in `bot.core.commands` and may override the
+hooks below; it reaches platforms only through its `Host`.
 """
 
 from __future__ import annotations
@@ -9,12 +12,25 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 from bot.core.records import MessageRef, Place, Reply
 
 
 class StartupError(Exception):
     """A platform refused to start (bad token, unreachable API); the message is the platform's reason."""
+
+
+class SetupError(Exception):
+    """Settings or admin-edited content a person must fix before the bot can start; the message says where."""
+
+
+class PlatformUnavailable(Exception):
+    """No adapter is connected for the platform a feature wanted to act on."""
+
+    def __init__(self, platform: str) -> None:
+        super().__init__(f"{platform} is not connected")
+        self.platform = platform
 
 
 @dataclass(frozen=True)
@@ -31,10 +47,21 @@ class IncomingMessage:
     mass_mentions: int = 0
 
 
+@dataclass(frozen=True)
+class Staff:
+    """Who moderates one platform and where: given to each adapter by the runner from its own config section."""
+
+    place: Place | None = None  # the moderators' channel, where queue items are posted
+    setting: str = "a moderators' channel"  # the config key that names it, for log messages
+    moderator_ids: frozenset[str] = frozenset()  # platform role / user / group ids
+    admin_ids: frozenset[str] = frozenset()
+
+
 class Adapter(ABC):
     """One platform. Subclasses translate; they hold no rules of their own."""
 
     platform: str = "?"
+    staff: Staff = Staff()
 
     @abstractmethod
     async def start(self) -> None:
@@ -73,3 +100,62 @@ class Adapter(ABC):
     async def restrict(self, member_id: str, place: Place, minutes: int) -> str:
         """Time out or otherwise restrict a member; returns what was done, for the audit log."""
         raise NotImplementedError(f"{self.platform} cannot restrict members")
+
+
+class Host(Protocol):
+    """What a feature may ask of the core: show things on a platform and find the moderators."""
+
+    async def post(self, place: Place, reply: Reply) -> MessageRef | None:
+        """Post publicly; None when that platform is not connected."""
+
+    async def update(self, ref: MessageRef, reply: Reply) -> bool:
+        """Edit a message the bot posted; False when that platform is not connected."""
+
+    async def delete(self, ref: MessageRef) -> None:
+        """Delete a message; raises PlatformUnavailable, or NotImplementedError where the platform cannot."""
+
+    async def restrict(self, member_id: str, place: Place, minutes: int) -> str:
+        """Time a member out; raises PlatformUnavailable, or NotImplementedError where the platform cannot."""
+
+    def staff(self, platform: str) -> Staff:
+        """Who moderates `platform` and where (an empty Staff when it is not connected)."""
+
+
+class _Detached:
+    """The host of a feature no core has attached (CLI tools): nothing is connected."""
+
+    async def post(self, place: Place, reply: Reply) -> MessageRef | None:
+        return None
+
+    async def update(self, ref: MessageRef, reply: Reply) -> bool:
+        return False
+
+    async def delete(self, ref: MessageRef) -> None:
+        raise PlatformUnavailable(ref.platform)
+
+    async def restrict(self, member_id: str, place: Place, minutes: int) -> str:
+        raise PlatformUnavailable(place.platform)
+
+    def staff(self, platform: str) -> Staff:
+        return Staff()
+
+
+class Feature:
+    """A unit of behaviour: its commands, buttons and completers (declared with the decorators in
+    `bot.core.commands`) and these optional hooks, all no-ops by default."""
+
+    name: ClassVar[str] = "feature"
+    host: Host = _Detached()
+
+    def attach(self, host: Host) -> None:
+        """Called once by the core before `start`; keep `host` to post, edit, delete and find moderators."""
+        self.host = host
+
+    async def start(self) -> None:
+        """Resume anything that was pending when the process last stopped (timers, learned state)."""
+
+    async def stop(self) -> None:
+        """Finish pending work (flush edits, cancel timers) before the database closes."""
+
+    async def on_message(self, message: IncomingMessage) -> None:
+        """A member posted a message in a channel the bot reads."""

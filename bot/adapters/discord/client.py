@@ -26,9 +26,9 @@ from discord.http import Route
 
 from bot.adapters.discord.embeds import CoreButton, clip, image_file, render
 from bot.config import DiscordConfig
-from bot.core.app import Core
 from bot.core.commands import CommandSpec, Form
-from bot.core.contract import Adapter, IncomingMessage, StartupError
+from bot.core.contract import Adapter, IncomingMessage, Staff, StartupError
+from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, error_reply
 
 log = logging.getLogger("bot.discord")
@@ -127,6 +127,13 @@ class DiscordAdapter(Adapter):
                  ready_timeout: float = 60.0) -> None:
         self.core = core
         self.cfg = cfg
+        guild = str(cfg.guild_ids[0]) if len(cfg.guild_ids) == 1 else None
+        self.staff = Staff(
+            place=Place("discord", str(cfg.mod_channel_id), guild) if cfg.mod_channel_id else None,
+            setting="discord.mod_channel_id",
+            moderator_ids=frozenset(str(i) for i in cfg.moderator_role_ids),
+            admin_ids=frozenset(str(i) for i in cfg.admin_role_ids),
+        )
         self.guild_ready_timeout = guild_ready_timeout
         self.ready_timeout = ready_timeout
         self._closing = False

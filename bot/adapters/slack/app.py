@@ -31,9 +31,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack.blocks import count_mass_mentions, form_view, render, to_plain
 from bot.config import SlackConfig
-from bot.core.app import Core
 from bot.core.commands import CommandSpec, parse_line
-from bot.core.contract import Adapter, IncomingMessage, StartupError
+from bot.core.contract import Adapter, IncomingMessage, Staff, StartupError
+from bot.core.core import Core
 from bot.core.permissions import allowed
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply
 
@@ -118,6 +118,12 @@ class SlackAdapter(Adapter):
             raise ValueError(f"slack.mode must be socket or http, not {cfg.mode!r}")
         self.core = core
         self.cfg = cfg
+        self.staff = Staff(
+            place=Place("slack", cfg.mod_channel) if cfg.mod_channel else None,
+            setting="slack.mod_channel",
+            moderator_ids=frozenset(cfg.moderator_ids),
+            admin_ids=frozenset(cfg.admin_ids),
+        )
         self._seen_signatures: dict[str, float] = {}  # signature -> until when a copy counts as a replay
         base_url = cfg.api_url if cfg.api_url.endswith("/") else cfg.api_url + "/"
         # Our own Web API calls. bolt gets a token-less client of the same API and our `authorize` below, so it

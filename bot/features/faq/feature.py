@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.commands import Option, action, command, completer
-from bot.core.knowledge import Entry, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
+from bot.core.contract import Feature
 from bot.core.records import Action, Button, Invocation, Reply, Role, reload_refused
-from bot.core.safety import Safety, classify
-from bot.core.search import SearchIndex, fold
 from bot.core.storage import Storage
+from bot.features.faq.gaps import Gap, GapLog
+from bot.features.faq.knowledge import Entry, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
+from bot.features.faq.safety import Safety, classify
+from bot.features.faq.search import SearchIndex, fold
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,10 @@ class Answer:
         }
 
 
-class Faq:
+class Faq(Feature):
     """Answers members' questions; admins reload content and read the gaps."""
+
+    name = "faq"
 
     def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.45) -> None:
         self.storage = storage
@@ -92,25 +96,12 @@ class Faq:
         if self.storage is None:
             return
         words = sorted(set(fold(answer.query).split()) - self.kb.lexicon.stopwords) or fold(answer.query).split()
-        key = " ".join(words)[:300]
         best = answer.suggestions[0].id if answer.suggestions else None
-        async with self.storage.transaction() as db:
-            await db.execute(
-                "INSERT INTO faq_gaps(query_key, example, best_entry, best_score) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(query_key) DO UPDATE SET asked = asked + 1, last_seen = "
-                "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), best_entry = excluded.best_entry, "
-                "best_score = excluded.best_score",
-                (key, answer.query[:300], best, answer.confidence),
-            )
+        await GapLog(self.storage).record(" ".join(words), answer.query, best, answer.confidence)
 
-    async def gaps(self, limit: int = 20) -> list[tuple[str, int, str | None]]:
-        """The most asked questions without a confident answer: (example, times asked, closest entry)."""
-        if self.storage is None:
-            return []
-        rows = await self.storage.fetchall(
-            "SELECT example, asked, best_entry FROM faq_gaps ORDER BY asked DESC, last_seen DESC LIMIT ?", (limit,)
-        )
-        return [(r["example"], r["asked"], r["best_entry"]) for r in rows]
+    async def gaps(self, limit: int = 20) -> list[Gap]:
+        """The most asked questions without a confident answer."""
+        return [] if self.storage is None else await GapLog(self.storage).top(limit)
 
     # -- replies ------------------------------------------------------------------------------------------
 
@@ -187,7 +178,7 @@ class Faq:
         rows = await self.gaps()
         if not rows:
             return Reply(title="Knowledge gaps", text="No unanswered questions recorded yet.")
-        lines = [f"{n}× {q}" + (f"  (closest: {best})" if best else "") for q, n, best in rows]
+        lines = [f"{g.asked}× {g.example}" + (f"  (closest: {g.closest})" if g.closest else "") for g in rows]
         return Reply(title="Knowledge gaps", text="\n".join(lines))
 
     @completer("faq", "question")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-from bot.core.knowledge import SafetyTexts
-from bot.core.search import fold
+from bot.features.faq.knowledge import SafetyTexts
+from bot.features.faq.search import fold
 
 Safety = Literal["unsafe", "crisis"]
 

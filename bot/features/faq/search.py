@@ -21,7 +21,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
-from bot.core.knowledge import Entry, Lexicon
+from bot.features.faq.knowledge import Entry, Lexicon
 
 _NON_WORD = re.compile(r"[^\w]+")
 _VOWELS = frozenset("aeiouy")

@@ -17,17 +17,13 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from bot.config import Config
-from bot.core.charts import bar_chart_png
 from bot.core.commands import Form, FormField, Option, action, command
+from bot.core.contract import Feature
 from bot.core.records import Action, Button, Image, Invocation, Member, MessageRef, Place, Reply, Role, error_reply
 from bot.core.storage import Storage
 from bot.core.yamlcheck import YamlFile
-
-if TYPE_CHECKING:
-    from bot.core.app import Core
+from bot.features.polls.charts import bar_chart_png
 
 log = logging.getLogger(__name__)
 
@@ -368,25 +364,22 @@ def _press(poll: Poll, ballot: set[int], position: int) -> str | PollError:
     return f"Your vote for “{option}” is counted."
 
 
-class Polls:
+class Polls(Feature):
     """Community polls with buttons, on every platform at once."""
 
-    def __init__(self, storage: Storage, config: Config) -> None:
+    name = "polls"
+
+    def __init__(self, storage: Storage, templates: Path, debounce: float = 2.0) -> None:
         self.storage = storage
-        self.config = config
-        self.debounce = config.polls.update_debounce
-        self.templates, problems = load_templates(config.resolve_path(config.polls.templates))
+        self.debounce = debounce
+        self.templates, problems = load_templates(templates)
         for problem in problems:
             log.warning("poll template skipped: %s", problem)
-        self.core: Core | None = None
         self._timers: dict[int, asyncio.Task[None]] = {}
         self._pending: dict[int, asyncio.Task[None]] = {}
         self._cache: dict[int, Poll] = {}
         self._votes: asyncio.Queue[_Vote] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
-
-    def bind(self, core: Core) -> None:
-        self.core = core
 
     async def start(self) -> None:
         """Re-arm the timers of open timed polls: a poll due while the bot was down closes now."""
@@ -567,12 +560,11 @@ class Polls:
 
     async def publish(self, poll: Poll, places: list[Place]) -> list[str]:
         """Post the poll in each place; returns problems (a platform that is not connected, say)."""
-        assert self.core is not None
         problems = []
         reply = poll_reply(poll, await self.tally(poll))
         for place in places:
             try:
-                ref = await self.core.post(place, reply)
+                ref = await self.host.post(place, reply)
             except Exception as exc:
                 log.exception("could not post poll %s to %s", poll.id, place)
                 problems.append(f"{place.platform}:{place.channel} ({exc.__class__.__name__})")
@@ -587,7 +579,7 @@ class Polls:
     # -- live updates and timers --------------------------------------------------------------------------
 
     def _schedule_refresh(self, poll_id: int) -> None:
-        if poll_id in self._pending or self.core is None:
+        if poll_id in self._pending:
             return
         self._pending[poll_id] = asyncio.create_task(self._refresh_later(poll_id))
 
@@ -601,15 +593,12 @@ class Polls:
 
     async def _refresh(self, poll_id: int) -> None:
         poll = await self.get(poll_id)
-        if poll is None or self.core is None:
+        if poll is None:
             return
         reply = poll_reply(poll, await self.tally(poll))
         for ref in await self.posts(poll_id):
-            adapter = self.core.adapters.get(ref.platform)
-            if adapter is None:
-                continue
             try:
-                await adapter.update(ref, reply)
+                await self.host.update(ref, reply)
             except Exception:
                 log.exception("could not update poll %s message %s", poll_id, ref.encode())
 
@@ -628,8 +617,6 @@ class Polls:
 
     async def _announce_close(self, poll: Poll) -> None:
         """Show final results in place on every copy, and post them with a chart in each channel."""
-        if self.core is None:
-            return
         pending = self._pending.pop(poll.id, None)
         if pending is not None:
             pending.cancel()
@@ -644,7 +631,7 @@ class Polls:
                 continue
             seen.add((ref.platform, ref.channel))
             try:
-                await self.core.post(Place(ref.platform, ref.channel), final)
+                await self.host.post(Place(ref.platform, ref.channel), final)
             except Exception:
                 log.exception("could not post final results of poll %s", poll.id)
 
@@ -786,6 +773,18 @@ class Polls:
         return error_reply("That button is not valid any more.")
 
     # -- export -------------------------------------------------------------------------------------------
+
+    async def recent(self, limit: int = 50) -> list[tuple[Poll, int]]:
+        """The newest polls with how many members voted in each."""
+        rows = await self.storage.fetchall(
+            "SELECT p.id, COUNT(DISTINCT v.voter) AS voters FROM polls p LEFT JOIN poll_votes v ON v.poll_id = p.id "
+            "GROUP BY p.id ORDER BY p.id DESC LIMIT ?", (limit,))
+        found = []
+        for r in rows:
+            poll = await self.get(r["id"])
+            if poll is not None:
+                found.append((poll, r["voters"]))
+        return found
 
     async def export_csv(self, poll_id: int) -> str:
         poll = await self.get(poll_id)

@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.config import Config, ConfigError
 from bot.core.commands import Option, action, command
-from bot.core.contract import IncomingMessage
+from bot.core.contract import Feature, IncomingMessage, PlatformUnavailable, SetupError
 from bot.core.records import Action, Button, Invocation, MessageRef, Place, Reply, Role, error_reply, reload_refused
-from bot.core.spam import (
+from bot.core.storage import Storage
+from bot.features.moderation.spam.engine import (
     BayesModel,
     RulesError,
     ScanMessage,
@@ -37,12 +37,9 @@ from bot.core.spam import (
     fingerprint,
     fingerprint_similarity,
 )
-from bot.core.storage import Storage
 
 if TYPE_CHECKING:
     import aiosqlite
-
-    from bot.core.app import Core
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +49,6 @@ TEXT_SHOWN = 1500  # characters of the original message shown in the queue post
 TEXT_STORED = 20_000
 REPORT_RULE = "reported"
 KNOWN_SPAM_RULE = "known-spam-fingerprint"
-CONSOLE_MOD_CHANNEL = "mod-queue"
 _EMPTY_FINGERPRINT = fingerprint("")
 
 # verb in the button id -> (status stored, how the decision reads in the queue post)
@@ -72,9 +68,9 @@ STATUS_NAMES = {
 SPAM_STATUSES = ("removed", "timed_out")
 
 
-class SpamRulesStartupError(RulesError, ConfigError):
+class SpamRulesStartupError(RulesError, SetupError):
     """The rules file is broken at start-up. Still a `RulesError` (with `.problems`, each "file:line: ..."); also
-    a `ConfigError`, so `bot run` / `bot console` print the problems and exit instead of showing a traceback."""
+    a `SetupError`, so `bot run` / `bot console` print the problems and exit instead of showing a traceback."""
 
     def __init__(self, path: Path, problems: list[str]) -> None:
         super().__init__(problems)
@@ -145,13 +141,15 @@ class _Candidate:
 # -- the feature ------------------------------------------------------------------------------------------------
 
 
-class Moderation:
+class Moderation(Feature):
     """Scans messages, queues likely spam for moderators, records their decisions."""
 
-    def __init__(self, storage: Storage, config: Config) -> None:
+    name = "moderation"
+
+    def __init__(self, storage: Storage, rules_path: Path, *, enabled: bool = True) -> None:
         self.storage = storage
-        self.config = config
-        self.core: Core | None = None
+        self.rules_path = rules_path
+        self.enabled = enabled
         self.rules_problem: str | None = None  # why scanning is off although spam.enabled is true
         self.scanner = Scanner(self._initial_rules())
         self._stored_fingerprints: set[str] = set()
@@ -160,29 +158,22 @@ class Moderation:
         self._learn_lock = asyncio.Lock()  # one decision at a time changes and persists what the scanner learned
         self._post_lock = asyncio.Lock()  # posts and edits of queue messages never overtake each other
 
-    def bind(self, core: Core) -> None:
-        self.core = core
-
     async def start(self) -> None:
         await self._ensure_loaded()
 
     # -- rules ------------------------------------------------------------------------------------------
 
     @property
-    def rules_path(self) -> Path:
-        return self.config.resolve_path(self.config.spam.rules)
-
-    @property
     def scanning(self) -> bool:
         """Whether every message is scanned (spam.enabled, and the rules file was found)."""
-        return self.config.spam.enabled and self.rules_problem is None
+        return self.enabled and self.rules_problem is None
 
     def _initial_rules(self) -> SpamRules:
         path = self.rules_path
         try:
             return SpamRules.load(path)
         except RulesError as exc:
-            if not self.config.spam.enabled:
+            if not self.enabled:
                 log.warning("spam scanning is off (spam.enabled: false); the rules file %s has problems:\n%s",
                             path, exc)
                 return SpamRules()
@@ -259,16 +250,8 @@ class Moderation:
     # -- messages ---------------------------------------------------------------------------------------
 
     def mod_place(self, platform: str) -> Place | None:
-        """The moderators' channel on one platform, or None if the config names none."""
-        if platform == "discord":
-            channel = self.config.discord.mod_channel_id
-            guilds = self.config.discord.guild_ids
-            return Place("discord", str(channel), str(guilds[0]) if len(guilds) == 1 else None) if channel else None
-        if platform == "slack":
-            return Place("slack", self.config.slack.mod_channel) if self.config.slack.mod_channel else None
-        if platform == "console":
-            return Place("console", CONSOLE_MOD_CHANNEL)
-        return None
+        """The moderators' channel on one platform, or None if its settings name none."""
+        return self.host.staff(platform).place
 
     async def on_message(self, msg: IncomingMessage) -> None:
         """Score a member's message; queue it for the moderators if it looks like spam."""
@@ -388,17 +371,14 @@ class Moderation:
             item = await self.item(item_id)
             if item is None:
                 return
-            place = self.mod_place(item.platform)
-            if place is None:
+            staff = self.host.staff(item.platform)
+            if staff.place is None:
                 log.warning("no moderators' channel is configured for %s: queue item #%d is only listed by "
-                            "/modqueue (set %s)", item.platform, item.id,
-                            {"discord": "discord.mod_channel_id", "slack": "slack.mod_channel"}.get(
-                                item.platform, "a moderators' channel"))
+                            "/modqueue (set %s)", item.platform, item.id, staff.setting)
                 return
-            if self.core is None:
-                return
+            place = staff.place
             try:
-                posted = await self.core.post(place, self.item_reply(item))
+                posted = await self.host.post(place, self.item_reply(item))
             except Exception:
                 log.exception("could not post queue item #%d to the moderators' channel %s", item.id, place.channel)
                 return
@@ -417,14 +397,11 @@ class Moderation:
 
     async def _update_post(self, item: QueueItem) -> None:
         """Edit the queue message in place (call with _post_lock held)."""
-        if item.post_ref is None or self.core is None:
+        if item.post_ref is None:
             return
         ref = MessageRef.decode(item.post_ref)
-        adapter = self.core.adapters.get(ref.platform)
-        if adapter is None:
-            return
         try:
-            await adapter.update(ref, self.item_reply(item))
+            await self.host.update(ref, self.item_reply(item))
         except Exception:
             log.exception("could not update queue message of item #%d", item.id)
 
@@ -567,11 +544,10 @@ class Moderation:
         return replace(view, ephemeral=True)
 
     async def _delete_message(self, ref: MessageRef) -> tuple[bool, str]:
-        adapter = self.core.adapters.get(ref.platform) if self.core is not None else None
-        if adapter is None:
-            return False, f"{ref.platform} is not connected, so its message was not deleted"
         try:
-            await adapter.delete(ref)
+            await self.host.delete(ref)
+        except PlatformUnavailable:
+            return False, f"{ref.platform} is not connected, so its message was not deleted"
         except (NotImplementedError, RuntimeError) as exc:
             return False, str(exc) or f"{ref.platform} cannot delete messages"
         except Exception:
@@ -606,13 +582,11 @@ class Moderation:
             if not author or author in seen or not author.startswith(f"{platform}:"):
                 continue
             seen.add(author)
-            adapter = self.core.adapters.get(platform) if self.core is not None else None
-            if adapter is None:
-                notes.append(f"{name}: not timed out, {platform} is not connected")
-                continue
             guild = act.place.guild if act.place.platform == platform else None
             try:
-                result = await adapter.restrict(author, Place(platform, channel, guild), TIMEOUT_MINUTES)
+                result = await self.host.restrict(author, Place(platform, channel, guild), TIMEOUT_MINUTES)
+            except PlatformUnavailable:
+                result = f"not timed out, {platform} is not connected"
             except NotImplementedError as exc:
                 result = f"not timed out: {exc}"
             except Exception:
@@ -625,10 +599,10 @@ class Moderation:
         """Not spam after an auto-removal: repost the hidden messages in their channel, with attribution."""
         restored = 0
         for m in item.messages:
-            if not m.deleted or self.core is None:
+            if not m.deleted:
                 continue
             try:
-                posted = await self.core.post(Place(m.ref.platform, m.ref.channel),
+                posted = await self.host.post(Place(m.ref.platform, m.ref.channel),
                                               Reply(text=f"Restored message from {m.author_name}: {m.text}",
                                                     ephemeral=False))
             except Exception:
@@ -743,7 +717,7 @@ class Moderation:
             rules = self.scanner.rules
             auto = f", auto-remove at {rules.auto_threshold:g}" if rules.auto_threshold is not None else ""
             state = f"on: {rules.source} (threshold {rules.threshold:g}{auto})"
-        elif not self.config.spam.enabled:
+        elif not self.enabled:
             state = "off (spam.enabled is false); reports still reach the queue"
         else:
             state = f"OFF: {self.rules_problem}"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from bot.cli import _config
-from bot.core.spam import BayesModel, RulesError, Scanner, SpamRules, scan_lines
+from bot.cli import add_config_option, load
+from bot.features.moderation.learning import read_learned
+from bot.features.moderation.spam.engine import RulesError, Scanner, SpamRules, scan_lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", nargs="?", default="-", help="JSON-lines file ('-' or nothing: standard input)")
     p.add_argument("--json", action="store_true",
                    help='one JSON object per message: {"id", "flagged", "score", "threshold", "reasons"}')
-    p.add_argument("--config", help="config file (default: config.yaml, else config.example.yaml)")
+    add_config_option(p)
     p.add_argument("--rules", help="rules file (default: spam.rules from the config)")
     p.add_argument("--learned", action="store_true",
                    help="also use what the bot learned from moderators (model and known spam, from the database)")
@@ -31,14 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = spam.add_parser("validate", help="check the spam rules; exit 1 with file:line: problems")
     p.add_argument("file", nargs="?", help="rules file (default: spam.rules from the config)")
-    p.add_argument("--config", help="config file (default: config.yaml, else config.example.yaml)")
+    add_config_option(p)
     p.set_defaults(func=cmd_spam_validate)
 
 
 def _rules_path(args: argparse.Namespace, explicit: str | None) -> Path:
     if explicit:
         return Path(explicit)
-    cfg = _config(args)
+    cfg = load(args)
     return cfg.resolve_path(cfg.spam.rules)
 
 
@@ -100,24 +100,6 @@ def _human(result: dict) -> str:
 
 def _load_learned(scanner: Scanner, args: argparse.Namespace) -> None:
     """Read the model and known-spam fingerprints the bot stored, without writing to its database."""
-    cfg = _config(args)
-    path = cfg.resolve_path(cfg.storage.path)
-    if not path.is_file():
-        print(f"note: no database at {path}; scanning without learned data", file=sys.stderr)
-        return
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            row = db.execute("SELECT value FROM spam_state WHERE key = 'model'").fetchone()
-            fingerprints = [r[0] for r in db.execute("SELECT fingerprint FROM spam_fingerprints ORDER BY rowid")]
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        print(f"note: could not read learned data from {path} ({exc}); scanning without it", file=sys.stderr)
-        return
-    if row is not None:
-        try:
-            scanner.model = BayesModel.from_state(json.loads(row[0]))
-        except ValueError as exc:
-            print(f"note: the stored model could not be read ({exc})", file=sys.stderr)
-    scanner.load_fingerprints(fingerprints)
+    cfg = load(args)
+    for note in read_learned(cfg.resolve_path(cfg.storage.path), scanner):
+        print(f"note: {note}", file=sys.stderr)

@@ -1,0 +1,179 @@
+"""The core: owns storage and the features, dispatches commands and button presses, and posts through adapters.
+
+It knows no platform and no feature by name: the runner attaches adapters and hands it the features to serve.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+from bot.core.commands import ActionSpec, CommandSpec, Completer, collect
+from bot.core.contract import Adapter, Feature, IncomingMessage, PlatformUnavailable, Staff
+from bot.core.permissions import allowed, denied_text, role_for
+from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role, error_reply
+from bot.core.storage import Storage
+
+log = logging.getLogger("bot.events")
+
+F = TypeVar("F", bound=Feature)
+
+SORRY = "Sorry, something went wrong on my side. Nothing was changed; please try again."
+
+
+class Core:
+    """Everything a member, moderator or admin can do, behind `dispatch` and `dispatch_action`."""
+
+    def __init__(self, storage: Storage, features: Iterable[Feature]) -> None:
+        self.storage = storage
+        self.adapters: dict[str, Adapter] = {}
+        self.features = list(features)
+        self.commands: list[CommandSpec] = []
+        self._actions: dict[str, ActionSpec] = {}
+        self._completers: dict[tuple[str, str], Completer] = {}
+        for feature in self.features:
+            commands, actions, completers = collect(feature)
+            self.commands.extend(commands)
+            self._actions.update({a.prefix: a for a in actions})
+            self._completers.update(completers)
+            feature.attach(self)
+        self.commands.sort(key=lambda c: c.name)
+        self._by_name = {c.name: c for c in self.commands}
+
+    def get(self, kind: type[F]) -> F:
+        """The feature of this type (tests and the CLI reach feature methods this way)."""
+        for feature in self.features:
+            if isinstance(feature, kind):
+                return feature
+        raise LookupError(f"no {kind.__name__} feature is loaded")
+
+    async def start(self) -> None:
+        """Resume anything time-based that was pending when the process last stopped."""
+        for feature in self.features:
+            await feature.start()
+
+    async def close(self) -> None:
+        for feature in self.features:
+            try:
+                await feature.stop()
+            except Exception:
+                log.exception("feature %s did not stop cleanly", feature.name)
+        await self.storage.close()
+
+    # -- adapters: the Host a feature sees ---------------------------------------------------------------
+
+    def attach(self, adapter: Adapter) -> None:
+        self.adapters[adapter.platform] = adapter
+
+    def staff(self, platform: str) -> Staff:
+        adapter = self.adapters.get(platform)
+        return adapter.staff if adapter is not None else Staff()
+
+    def member(self, platform: str, user_id: str, name: str, ids: Iterable[str] = ()) -> Member:
+        """Build a Member with the role its platform's staff settings grant to this user id and these role ids."""
+        ids = set(ids) | {user_id}
+        role = role_for(self.staff(platform), ids)
+        return Member(id=f"{platform}:{user_id}", name=name, role=role, platform_roles=frozenset(ids))
+
+    async def post(self, place: Place, reply: Reply) -> MessageRef | None:
+        adapter = self.adapters.get(place.platform)
+        if adapter is None:
+            log.warning("no adapter for platform %s; not posting", place.platform)
+            return None
+        return await adapter.post(place, reply)
+
+    async def update(self, ref: MessageRef, reply: Reply) -> bool:
+        adapter = self.adapters.get(ref.platform)
+        if adapter is None:
+            return False
+        await adapter.update(ref, reply)
+        return True
+
+    async def delete(self, ref: MessageRef) -> None:
+        adapter = self.adapters.get(ref.platform)
+        if adapter is None:
+            raise PlatformUnavailable(ref.platform)
+        await adapter.delete(ref)
+
+    async def restrict(self, member_id: str, place: Place, minutes: int) -> str:
+        adapter = self.adapters.get(place.platform)
+        if adapter is None:
+            raise PlatformUnavailable(place.platform)
+        return await adapter.restrict(member_id, place, minutes)
+
+    # -- dispatch -----------------------------------------------------------------------------------------
+
+    def command(self, name: str) -> CommandSpec | None:
+        return self._by_name.get(name)
+
+    async def dispatch(self, inv: Invocation) -> Reply:
+        """Run a command for a member and return what to show them. Never raises."""
+        spec = self._by_name.get(inv.name)
+        handler = spec.handler if spec is not None else None
+        role = spec.role if spec is not None else Role.MEMBER
+
+        async def run() -> Reply:
+            assert handler is not None
+            return await handler(inv)
+
+        return await self._guarded(f"/{inv.name}", inv.member, inv.place, role, run if handler else None,
+                                   f"I don't know the command /{inv.name}. Try /faq-topics.")
+
+    async def dispatch_action(self, act: Action) -> Reply:
+        """Handle a button press. Never raises."""
+        prefix, _, rest = act.action_id.partition(":")
+        spec = self._actions.get(prefix)
+        handler = spec.handler if spec is not None else None
+        role = spec.role if spec is not None else Role.MEMBER
+
+        async def run() -> Reply:
+            assert handler is not None
+            return await handler(act, rest.split(":") if rest else [])
+
+        return await self._guarded(f"button:{prefix}", act.member, act.place, role, run if handler else None,
+                                   "That button is not valid any more.")
+
+    async def _guarded(self, what: str, member: Member, place: Place, role: Role,
+                       run: Callable[[], Awaitable[Reply]] | None, unknown: str) -> Reply:
+        """The one place a command or a press is checked, run, logged and kept from raising."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            if run is None:
+                outcome = "unknown"
+                return error_reply(unknown)
+            if not allowed(member, role):
+                outcome = "denied"
+                return error_reply(denied_text(role))
+            return await run()
+        except Exception:
+            outcome = "error"
+            log.exception("%s failed", what)
+            return error_reply(SORRY)
+        finally:
+            _log_event(place.platform, what, member.id, started, outcome)
+
+    async def autocomplete(self, command: str, option: str, partial: str) -> list[tuple[str, str]]:
+        fn = self._completers.get((command, option))
+        if fn is None:
+            return []
+        try:
+            return await fn(partial)
+        except Exception:
+            log.exception("autocomplete %s.%s failed", command, option)
+            return []
+
+    async def on_message(self, message: IncomingMessage) -> None:
+        """A member posted something; every feature gets to see it (spam scanning, wellbeing)."""
+        for feature in self.features:
+            try:
+                await feature.on_message(message)
+            except Exception:
+                log.exception("message watcher %s failed", feature.name)
+
+
+def _log_event(platform: str, what: str, user: str, started: float, outcome: str) -> None:
+    latency = (time.perf_counter() - started) * 1000
+    log.info("event platform=%s command=%s user=%s latency_ms=%.1f outcome=%s", platform, what, user, latency, outcome)

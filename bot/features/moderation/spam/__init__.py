@@ -1,0 +1,1 @@
+"""The spam scanner: normalising text, rules admins edit, what moderators taught it, and scoring."""
