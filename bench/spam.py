@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.features.moderation.spam.engine import ScanMessage, Scanner, SpamRules  # noqa: E402
+from bot.features.moderation.spam import ScanMessage, Scanner, SpamRules  # noqa: E402
 
 HAM = [
     "Day {n} of this attack. Rescue meds not touching it, going to try {drug} again.",

@@ -25,7 +25,7 @@ from bot.core.contract import Adapter, IncomingMessage, SetupError, Staff
 from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role
 from bot.features.moderation import Moderation
-from bot.features.moderation.spam.engine import RulesError
+from bot.features.moderation.spam import RulesError
 from bot.runner import open_core
 from tests.conftest import ROOT, ConsoleSession, make_config
 from tests.fakes.slack_api import (

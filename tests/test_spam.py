@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.features.moderation.spam.engine import (
+from bot.features.moderation.spam import (
     BayesModel,
     RulesError,
     ScanMessage,

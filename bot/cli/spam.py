@@ -11,7 +11,7 @@ from typing import TextIO
 
 from bot.cli import add_config_option, load
 from bot.features.moderation.learning import read_learned
-from bot.features.moderation.spam.engine import RulesError, Scanner, SpamRules, scan_lines
+from bot.features.moderation.spam import RulesError, Scanner, SpamRules, scan_lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:

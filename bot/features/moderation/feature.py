@@ -27,7 +27,7 @@ from bot.core.commands import Option, action, command
 from bot.core.contract import Feature, IncomingMessage, PlatformUnavailable, SetupError
 from bot.core.records import Action, Button, Invocation, MessageRef, Place, Reply, Role, error_reply, reload_refused
 from bot.core.storage import Storage
-from bot.features.moderation.spam.engine import (
+from bot.features.moderation.spam import (
     BayesModel,
     RulesError,
     ScanMessage,

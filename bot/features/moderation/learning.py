@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from bot.features.moderation.spam.engine import BayesModel, Scanner
+from bot.features.moderation.spam import BayesModel, Scanner
 
 
 def read_learned(path: Path, scanner: Scanner) -> list[str]:
