@@ -77,10 +77,10 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
         done, _ = await asyncio.wait({stopping, *watchers}, return_when=asyncio.FIRST_COMPLETED)
         for task in (stopping, *watchers):
             task.cancel()
-        for task in done & watchers.keys():
-            if not task.cancelled() and task.exception() is None:
+        for watcher, adapter in watchers.items():
+            if watcher in done and not watcher.cancelled() and watcher.exception() is None:
                 log.error("%s connection lost for good: %s; exiting so the process manager restarts the bot",
-                          watchers[task].platform, task.result())
+                          adapter.platform, watcher.result())
                 code = 1
         log.info("shutting down")
     finally:

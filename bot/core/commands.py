@@ -103,7 +103,9 @@ def completer(command_name: str, option: str) -> Callable[[Any], Any]:
 
 def collect(feature: object) -> tuple[list[CommandSpec], list[ActionSpec], dict[tuple[str, str], Completer]]:
     """Bind the marked methods of a feature instance."""
-    commands, actions, completers = [], [], {}
+    commands: list[CommandSpec] = []
+    actions: list[ActionSpec] = []
+    completers: dict[tuple[str, str], Completer] = {}
     for attr in dir(type(feature)):
         fn = getattr(type(feature), attr)
         bound = getattr(feature, attr, None)
@@ -115,7 +117,7 @@ def collect(feature: object) -> tuple[list[CommandSpec], list[ActionSpec], dict[
         if aspec is not None:
             actions.append(ActionSpec(aspec.prefix, aspec.role, bound))
         target = getattr(fn, "__completer__", None)
-        if target is not None:
+        if target is not None and bound is not None:
             completers[target] = bound
     return commands, actions, completers
 

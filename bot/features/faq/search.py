@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -93,10 +93,10 @@ class SearchIndex:
         self._sorted: list[list[str]] = []
         raw_vocab: Counter[str] = Counter()
         lengths: list[float] = []
-        per_entry: list[Counter[str]] = []
+        per_entry: list[defaultdict[str, float]] = []
         self._cover: list[dict[str, float]] = []
         for entry in self.entries:
-            weighted: Counter[str] = Counter()
+            weighted: defaultdict[str, float] = defaultdict(float)
             cover: dict[str, float] = {}
             # Each question and tag on its own: joined, the end of one and the start of the next could form a
             # lexicon phrase ("nasal" + "spray" read as the single word "nasal").
@@ -223,8 +223,8 @@ class SearchIndex:
         unknown_info = self._max_idf * _UNKNOWN * len(q.unknown)
         total_info = sum(self._idf.get(t, self._max_idf) for t in q.terms) + unknown_info
         k = min(_RESCORE, len(scores))
-        best = np.argpartition(-scores, k - 1)[:k]
-        best = [int(i) for i in best[np.argsort(-scores[best])] if scores[i] > 0]
+        top_k = np.argpartition(-scores, k - 1)[:k]
+        best = [int(i) for i in top_k[np.argsort(-scores[top_k])] if scores[i] > 0]
         top_score = float(scores[best[0]])
         # One C call scores the query against every question of every candidate entry.
         texts = [t for i in best for t in self._questions[i]]
