@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.core.core import Core  # noqa: E402
 from bot.core.records import Action, Invocation, Member, Place, Role  # noqa: E402
+from bot.runner import open_core  # noqa: E402
 from tests.conftest import make_config  # noqa: E402
 
 VOTES = 10_000
@@ -30,7 +30,7 @@ MEMBERS = 100
 async def through_core(tmp: Path) -> tuple[float, float]:
     cfg = make_config(tmp)
     cfg.polls.update_debounce = 2.0  # the shipped default: edits of the poll message are batched
-    core = await Core.create(cfg)
+    core = await open_core(cfg)
     place = Place("discord", "1")
     creator = Member("discord:0", "creator", Role.MEMBER)
     await core.dispatch(Invocation("poll", creator, place, {"question": '"Q?" "A" "B" "C" "D" "E" --multi 2'}))

@@ -15,14 +15,15 @@ from pathlib import Path
 import discord
 import pytest
 
-import bot.adapters.discord.client as discord_client
+import bot.adapters.discord.respond as discord_client
 from bot.adapters.discord import DiscordAdapter, escape, intents_for, menu_name, neutralise, render
-from bot.adapters.discord.embeds import TOTAL_MAX
+from bot.adapters.discord.render import TOTAL_MAX
 from bot.config import Config, Secret
 from bot.core.commands import Form, FormField, Option, action, command
 from bot.core.contract import Feature, IncomingMessage, StartupError
 from bot.core.core import Core
-from bot.core.records import Action, Button, Image, Invocation, MessageRef, Place, Reply, Source
+from bot.core.permissions import denied_text
+from bot.core.records import Action, Button, Image, Invocation, MessageRef, Place, Reply, Role, Source
 from bot.runner import open_core
 from tests.conftest import make_config
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord
@@ -68,6 +69,16 @@ class Probe(Feature):
 
     async def on_message(self, message: IncomingMessage) -> None:
         self.messages.append(message)
+
+
+class GuardedProbe(Probe):
+    """The probe plus a command with a form that only admins may run."""
+
+    @command("rename-topic", role=Role.ADMIN, form=Form("Rename a topic", (FormField("topic", "New name"),)))
+    async def rename_topic(self, inv: Invocation) -> Reply:
+        """Rename an FAQ topic."""
+        self.invocations.append(inv)
+        return Reply(text=f"Renamed to {inv.args.get('topic', '')}")
 
 
 def discord_config(tmp_path: Path, fake: FakeDiscord, **overrides) -> Config:
@@ -442,6 +453,21 @@ async def test_command_with_a_form_opens_a_modal_and_dispatches_its_values(runni
 
     direct = await fake.interact(fake.slash("suggest", {"idea": "cost of sprays"}))
     assert direct.json["type"] == 4 and "cost of sprays" in embeds_of(direct.json)[0]["description"]
+
+
+async def test_a_form_is_refused_before_it_opens_to_a_member_who_may_not_run_the_command(tmp_path: Path,
+                                                                                         fake: FakeDiscord):
+    run = await Running(fake, discord_config(tmp_path, fake), GuardedProbe()).start()
+    try:
+        refused = await fake.interact(fake.slash("rename-topic", user_name="maria", roles=[MOD_ROLE]))
+        assert refused.json["type"] == 4 and is_ephemeral(refused.json["data"])  # a message, not a modal
+        assert embeds_of(refused.json)[0]["description"] == escape(denied_text(Role.ADMIN))
+        assert run.probe.invocations == []
+
+        opened = await fake.interact(fake.slash("rename-topic", user_name="ada", roles=[ADMIN_ROLE]))
+        assert opened.json["type"] == 9 and opened.json["data"]["custom_id"] == "form:rename-topic"
+    finally:
+        await run.stop()
 
 
 async def test_message_context_menu_passes_the_message_and_answers_privately(running: Running):

@@ -20,7 +20,8 @@ from bot.core.contract import Adapter
 from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role
 from bot.features.polls import Polls
-from bot.features.polls.feature import PollSpec
+from bot.features.polls.render import poll_reply
+from bot.features.polls.spec import PollSpec
 from bot.runner import open_core
 from tests.conftest import ROOT, ConsoleSession, make_config
 from tests.fakes.slack_api import assert_nothing_pings, texts
@@ -102,8 +103,7 @@ async def test_mentions_and_markup_stay_plain_text_on_slack(core: Core):
 
     await make_poll(core, '"<!channel> *vote* now" "@everyone" "<@U123> & <!here>"')
     poll = await core.get(Polls).get(1)
-    rendered = render(__import__("bot.features.polls.feature", fromlist=["poll_reply"]).poll_reply(
-        poll, await core.get(Polls).tally(poll)))
+    rendered = render(poll_reply(poll, await core.get(Polls).tally(poll)))
     # Slack parses mentions and formatting only in mrkdwn objects; plain_text shows exactly what was typed.
     assert "<!channel> *vote* now" in json.dumps(rendered.blocks)
     assert_nothing_pings(rendered.text, rendered.blocks)

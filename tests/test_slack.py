@@ -18,14 +18,8 @@ import pytest
 import yaml
 
 from bot.adapters.slack import SlackAdapter, render
-from bot.adapters.slack.blocks import (
-    BUTTONS_PER_ACTIONS,
-    FIELDS_PER_SECTION,
-    SECTION_MAX,
-    count_mass_mentions,
-    escape,
-    to_plain,
-)
+from bot.adapters.slack.inbound import count_mass_mentions, to_plain
+from bot.adapters.slack.render import BUTTONS_PER_ACTIONS, FIELDS_PER_SECTION, SECTION_MAX, escape
 from bot.config import Secret
 from bot.core.commands import Form, FormField, Option, action, command
 from bot.core.contract import Feature, IncomingMessage, StartupError

@@ -9,8 +9,7 @@ import sys
 from bot.cli import add_config_option, database, load
 from bot.config import Config
 from bot.core.storage import Storage
-from bot.features.polls import Polls
-from bot.features.polls.feature import PollError
+from bot.features.polls import PollError, Polls
 
 
 def register(sub: argparse._SubParsersAction) -> None:

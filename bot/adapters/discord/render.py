@@ -1,4 +1,6 @@
-"""Reply -> Discord embeds, buttons and attachment. Pure translation: no network, no business rules.
+"""Reply -> Discord embeds, buttons, attachment and send/edit arguments; a command's Form -> a modal.
+
+Pure translation: no network, no business rules.
 
 Everything in a `Reply` is plain text. Discord renders markdown and mentions in embed titles, descriptions and
 field values, so all of it is escaped here: a member who types `@everyone`, `<@&123>`, `**bold**` or
@@ -11,11 +13,13 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 from discord.utils import escape_markdown, escape_mentions
 
+from bot.adapters.base import ELLIPSIS, clip, form_id
+from bot.core.commands import Form
 from bot.core.records import Reply, Source
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -32,8 +36,15 @@ BUTTONS_PER_ROW = 5
 BUTTONS_MAX = 25
 CUSTOM_ID_MAX = 100
 
+MODAL_TITLE_MAX = 45
+MODAL_FIELDS_MAX = 5
+INPUT_LABEL_MAX = 45
+INPUT_DESCRIPTION_MAX = 100
+INPUT_VALUE_MAX = 4000
+PLACEHOLDER_MAX = 100
+
 COLOUR = discord.Colour(0x5B7DB1)  # a calm blue
-ELLIPSIS = "…"
+NO_MENTIONS = discord.AllowedMentions.none()
 
 STYLES = {
     "primary": discord.ButtonStyle.primary,
@@ -54,18 +65,6 @@ def neutralise(text: str) -> str:
 def escape(text: str) -> str:
     """Plain text -> text Discord shows literally in markdown-rendering places."""
     return neutralise(escape_markdown(text))
-
-
-def clip(text: str, limit: int) -> str:
-    """At most `limit` characters, ending with … when cut, never leaving a dangling escape backslash."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    # An odd run of trailing backslashes would escape the ellipsis (or be half an escape): drop one.
-    trailing = len(cut) - len(cut.rstrip("\\"))
-    if trailing % 2:
-        cut = cut[:-1]
-    return cut + ELLIPSIS
 
 
 def split_text(text: str, size: int) -> list[str]:
@@ -210,3 +209,47 @@ def render_view(reply: Reply) -> discord.ui.View | None:
 def render(reply: Reply) -> tuple[list[discord.Embed], discord.ui.View | None]:
     """A core Reply as Discord embeds and a view of buttons (None when it has none)."""
     return render_embeds(reply), render_view(reply)
+
+
+_V = TypeVar("_V", discord.ui.View, discord.ui.Modal)
+
+
+def detached(view: _V) -> _V:
+    """Mark a view finished before sending, so discord.py keeps nothing in memory for it: buttons are served
+    by the persistent CoreButton class and forms by their custom_id."""
+    view.stop()
+    return view
+
+
+def message_kwargs(embeds: list[discord.Embed], view: discord.ui.View | None,
+                   file: discord.File | None) -> dict[str, Any]:
+    """The arguments of a new message (send, send_message, followup.send), mentions never allowed."""
+    kwargs: dict[str, Any] = {"embeds": embeds, "allowed_mentions": NO_MENTIONS}
+    if view is not None:
+        kwargs["view"] = detached(view)
+    if file is not None:
+        kwargs["file"] = file
+    return kwargs
+
+
+def edit_kwargs(embeds: list[discord.Embed], view: discord.ui.View | None,
+                file: discord.File | None) -> dict[str, Any]:
+    """The arguments of an edit: buttons and attachments not given are removed, not kept."""
+    return {"embeds": embeds, "view": detached(view) if view else None, "attachments": [file] if file else [],
+            "allowed_mentions": NO_MENTIONS}
+
+
+def form_modal(name: str, form: Form) -> discord.ui.Modal:
+    """A command's Form as a modal whose custom_id names the command, so it is handled after a restart too."""
+    modal = discord.ui.Modal(title=clip(form.title, MODAL_TITLE_MAX), custom_id=form_id(name)[:CUSTOM_ID_MAX])
+    for f in form.fields[:MODAL_FIELDS_MAX]:
+        text_input: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph if f.long else discord.TextStyle.short,
+            custom_id=f.name[:CUSTOM_ID_MAX], required=f.required,
+            max_length=max(1, min(f.max_length, INPUT_VALUE_MAX)), placeholder=f.placeholder[:PLACEHOLDER_MAX] or None,
+        )
+        # Labels show 45 characters; a longer one is cut there and shown whole as the description below it.
+        description = clip(f.label, INPUT_DESCRIPTION_MAX) if len(f.label) > INPUT_LABEL_MAX else None
+        modal.add_item(discord.ui.Label(text=clip(f.label, INPUT_LABEL_MAX), component=text_input,
+                                        description=description))
+    return modal

@@ -1,4 +1,5 @@
-"""Reply -> Block Kit, as pure functions (no I/O), so rendering can be unit-tested on its own.
+"""Reply -> Block Kit and a command's Form -> a modal view, as pure functions (no I/O), so rendering can be
+unit-tested on its own.
 
 Everything the core says is plain text, and some of it was typed by members (questions, poll options, reported
 messages). So every piece of it goes into `plain_text` objects, which Slack never parses for mentions, links or
@@ -13,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bot.adapters.base import clip, form_id
+from bot.core.commands import Form
 from bot.core.records import Button, Reply, Source
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks).
@@ -48,11 +51,6 @@ class Rendered:
 def escape(text: str) -> str:
     """Escape Slack's three control characters so text shows literally in mrkdwn-parsed fields."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip(text: str, limit: int) -> str:
-    """Shorten to `limit` characters, marking the cut with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def plain(text: str, limit: int = SECTION_MAX) -> dict[str, Any]:
@@ -154,10 +152,10 @@ def render(reply: Reply, *, image_shown: bool | None = None) -> Rendered:
     return Rendered(text=fallback_text(reply), blocks=blocks[:BLOCKS_MAX])
 
 
-def form_view(callback_id: str, title: str, fields: Any, private_metadata: str) -> dict[str, Any]:
+def form_view(command: str, form: Form, private_metadata: str) -> dict[str, Any]:
     """A modal for a command's Form: one plain-text input per field, block_id = the option name."""
     blocks = []
-    for f in fields:
+    for f in form.fields:
         element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": bool(f.long)}
         if f.max_length:
             element["max_length"] = int(f.max_length)
@@ -167,46 +165,10 @@ def form_view(callback_id: str, title: str, fields: Any, private_metadata: str) 
                        "label": plain(f.label, INPUT_LABEL_MAX), "element": element})
     return {
         "type": "modal",
-        "callback_id": callback_id,
+        "callback_id": form_id(command),
         "private_metadata": private_metadata,
-        "title": plain(title, MODAL_TITLE_MAX),
+        "title": plain(form.title, MODAL_TITLE_MAX),
         "submit": plain("Submit", MODAL_TITLE_MAX),
         "close": plain("Cancel", MODAL_TITLE_MAX),
         "blocks": blocks,
     }
-
-
-# -- incoming: Slack markup -> the plain text the core expects ---------------------------------------------------
-
-_MARKUP = re.compile(r"<([^<>]*)>")
-_MASS_MENTION = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>")
-
-
-def count_mass_mentions(raw: str) -> int:
-    """How many @channel / @here / @everyone a raw Slack message really contains (typed text is escaped)."""
-    return len(_MASS_MENTION.findall(raw or ""))
-
-
-def _markup_to_plain(match: re.Match[str]) -> str:
-    inner = match.group(1)
-    target, _, label = inner.partition("|")
-    if target.startswith("@"):  # <@U123> or <@U123|maria>
-        return "@" + (label or target[1:])
-    if target.startswith("#"):  # <#C123|general>
-        return "#" + (label or target[1:])
-    if target.startswith("!"):  # <!here>, <!channel>, <!subteam^S123|@mods>, <!date^...|fallback>
-        name = target[1:].split("^", 1)[0]
-        if name in ("here", "channel", "everyone"):
-            return "@" + name
-        if name == "subteam":
-            return label if label.startswith("@") else "@" + (label or "group")
-        return label or name
-    if label and label != target and label not in target:
-        return f"{label} ({target})"
-    return target
-
-
-def to_plain(raw: str) -> str:
-    """Slack message/command text as the plain text a member typed: markup decoded, entities unescaped."""
-    text = _MARKUP.sub(_markup_to_plain, raw or "")
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

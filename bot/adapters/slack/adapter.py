@@ -1,0 +1,347 @@
+"""The Slack adapter: slack-bolt listeners that translate Slack requests into core calls (inbound.py), and answer
+with the core's Replies as Block Kit (render.py, respond.py). Requests arrive through transport.py.
+
+Every listener calls `ack()` first (Slack wants an answer within 3 seconds), then does the work. Nothing is kept in
+memory between requests: buttons carry the core's action id in their `value`, modals carry the channel in
+`private_metadata`, so everything keeps working after a restart. Business rules live in the core; this module only
+translates.
+
+Modes: `socket` connects out to Slack (no public URL needed); `http` serves Slack's events, slash commands and
+interactivity at POST /slack/events and refuses any request whose signature or timestamp is wrong (bolt's request
+verification, always on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.base import STOP_GRACE, InFlight, form_args, opens_form, scrub
+from bot.adapters.slack import inbound
+from bot.adapters.slack.errors import API_ERRORS, AUTH_ERRORS, NETWORK_ERRORS, reason
+from bot.adapters.slack.people import DisplayNames, GroupMembers, is_group
+from bot.adapters.slack.render import form_view, render
+from bot.adapters.slack.respond import Responder
+from bot.adapters.slack.transport import HttpListener, open_socket
+from bot.config import SlackConfig
+from bot.core.commands import CommandSpec, parse_line
+from bot.core.contract import Adapter, Staff, StartupError
+from bot.core.core import Core
+from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply
+
+log = logging.getLogger("bot.slack")
+
+RESTRICT_UNSUPPORTED = (
+    "Slack does not let apps time out members with a bot token, so nothing was done on Slack. "
+    "A workspace admin can remove the member from the channel or deactivate their account by hand."
+)
+
+
+class SlackAdapter(Adapter):
+    """Slack through slack-bolt's AsyncApp, in Socket Mode or over HTTP.
+
+    Test seam: `slack.api_url` is the Web API base URL of both clients (ours and bolt's), in tests a local fake.
+    Everything else follows from that API's answers: Socket Mode's websocket address comes from its
+    apps.connections.open, and response_url addresses come in the requests themselves.
+    """
+
+    platform = "slack"
+
+    def __init__(self, core: Core, cfg: SlackConfig) -> None:
+        if cfg.mode not in ("socket", "http"):
+            raise ValueError(f"slack.mode must be socket or http, not {cfg.mode!r}")
+        self.core = core
+        self.cfg = cfg
+        self.staff = Staff(
+            place=Place("slack", cfg.mod_channel) if cfg.mod_channel else None,
+            setting="slack.mod_channel",
+            moderator_ids=frozenset(cfg.moderator_ids),
+            admin_ids=frozenset(cfg.admin_ids),
+        )
+        base_url = cfg.api_url if cfg.api_url.endswith("/") else cfg.api_url + "/"
+        # Our own Web API calls. bolt gets a token-less client of the same API and our `authorize` below, so it
+        # neither needs the token at construction nor calls auth.test on its own: start() does that once.
+        self.client = AsyncWebClient(token=cfg.bot_token.get() or None, base_url=base_url)
+        self._bolt_client = AsyncWebClient(base_url=base_url)
+        self.app = AsyncApp(
+            name="migraine-community-bot",
+            client=self._bolt_client,
+            signing_secret=cfg.signing_secret.get(),
+            authorize=self._authorizer(),
+            request_verification_enabled=True,  # HTTP requests without a valid, fresh signature get 401
+            process_before_response=False,  # ack() goes back to Slack at once; the work continues after
+        )
+        self._groups = GroupMembers(self.client, {i for i in [*cfg.moderator_ids, *cfg.admin_ids] if is_group(i)})
+        self._names = DisplayNames(self.client)
+        self._replies = Responder(self.client, self)
+        self._auth: Any = None
+        self.bot_user_id = ""
+        self.team_id = ""
+        self.team_url = ""
+        self.port: int | None = None  # the port actually listened on (http mode), useful with port 0
+        self._session: aiohttp.ClientSession | None = None
+        self._http = HttpListener(self.app, cfg.host, cfg.port)  # serves only in http mode
+        self._socket: Any = None
+        self._inflight = InFlight()
+        self._started = False
+        self._register()
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        if not self.cfg.bot_token:
+            raise StartupError("slack.bot_token is not set")
+        if self.cfg.mode == "http" and not self.cfg.signing_secret:
+            raise StartupError("slack.signing_secret is not set: HTTP mode needs it to check that requests "
+                               "really come from Slack")
+        if self.cfg.mode == "socket" and not self.cfg.app_token:
+            raise StartupError("slack.app_token is not set: Socket Mode needs an app-level token (xapp-...)")
+        self._session = aiohttp.ClientSession()
+        self.client.session = self._session
+        self._bolt_client.session = self._session
+        try:
+            await self._verify_token()
+            if self.cfg.mode == "socket":
+                self._socket = await open_socket(self.app, self.client, self.cfg.app_token.get(), self.cfg.api_url,
+                                                 self._scrub)
+            else:
+                self.port = await self._http.start()
+        except BaseException:
+            await self._close_session()
+            raise
+        self._started = True
+
+    async def _verify_token(self) -> None:
+        try:
+            auth = await self.client.auth_test()
+        except SlackApiError as exc:
+            why = reason(exc)
+            if why in AUTH_ERRORS:
+                raise StartupError(f"Slack rejected slack.bot_token: {why}") from None
+            raise StartupError(f"Slack's auth.test failed: {why}") from None
+        except NETWORK_ERRORS as exc:
+            raise StartupError(self._scrub(f"cannot reach the Slack API at {self.cfg.api_url}: "
+                                           f"{reason(exc)}")) from None
+        self._auth = auth
+        self.bot_user_id = auth.get("user_id") or ""
+        self.team_id = auth.get("team_id") or ""
+        self.team_url = (auth.get("url") or "").rstrip("/")
+        log.info("platform=slack connected as %s to %s", auth.get("user"), auth.get("team"))
+
+    async def stop(self) -> None:
+        """Stop taking requests and let the ones being handled finish (up to STOP_GRACE s); the Web API client
+        stays open until close(), so the core can still post and edit."""
+        await self._http.stop()
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        late = await self._inflight.drain(STOP_GRACE)
+        if late:
+            log.warning("platform=slack %d request(s) still running at shutdown were cancelled", len(late))
+            for task in late:
+                task.cancel()
+        self._started = False
+
+    async def close(self) -> None:
+        await self._close_session()
+
+    async def _close_session(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+            self.client.session = None
+            self._bolt_client.session = None
+
+    def _authorizer(self) -> Any:
+        # A plain function: bolt passes arguments by name and would trip over a bound method's `self`.
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+            """bolt asks this for every request: the answer of the one auth.test start() made."""
+            if self._auth is None:
+                return None
+            return AuthorizeResult.from_auth_test_response(bot_token=self.cfg.bot_token.get(),
+                                                           auth_test_response=self._auth)
+
+        return authorize
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self.cfg.bot_token.get(), self.cfg.app_token.get(), self.cfg.signing_secret.get())
+
+    # -- the contract: the core posts, edits and deletes ---------------------------------------------------
+
+    async def post(self, place: Place, reply: Reply) -> MessageRef:
+        rendered = render(reply, image_shown=True)
+        response = await self.client.chat_postMessage(channel=place.channel, text=rendered.text,
+                                                      blocks=rendered.blocks, unfurl_links=False,
+                                                      unfurl_media=False)
+        channel = response.get("channel") or place.channel
+        ref = MessageRef("slack", channel, str(response["ts"]))
+        if reply.image is not None:
+            await self._upload(channel, reply)
+        return ref
+
+    async def _upload(self, channel: str, reply: Reply, thread_ts: str | None = None) -> None:
+        """Attach a reply's image (files_upload_v2); a failed upload never undoes the message itself."""
+        assert reply.image is not None
+        try:
+            await self.client.files_upload_v2(channel=channel, content=reply.image.data, thread_ts=thread_ts,
+                                              filename=reply.image.filename, title=reply.image.filename)
+        except API_ERRORS as exc:
+            log.warning("platform=slack could not upload image %s to %s: %s", reply.image.filename, channel,
+                        reason(exc))
+
+    async def update(self, ref: MessageRef, reply: Reply) -> None:
+        rendered = render(reply, image_shown=True)
+        await self.client.chat_update(channel=ref.channel, ts=ref.message, text=rendered.text,
+                                      blocks=rendered.blocks)
+        if reply.image is not None:
+            # chat.update cannot attach files: the new image goes into the message's thread.
+            await self._upload(ref.channel, reply, thread_ts=ref.message)
+
+    async def delete(self, ref: MessageRef) -> None:
+        """chat.delete. A bot token can delete the bot's own messages; deleting a member's needs more rights."""
+        try:
+            await self.client.chat_delete(channel=ref.channel, ts=ref.message)
+        except SlackApiError as exc:
+            raise RuntimeError(f"Slack could not delete the message: {reason(exc)}") from None
+
+    async def restrict(self, member_id: str, place: Place, minutes: int) -> str:
+        """Slack has no time-out for bots: raise NotImplementedError with a polite explanation."""
+        raise NotImplementedError(RESTRICT_UNSUPPORTED)
+
+    # -- requests: translated by inbound.py, answered by respond.py ------------------------------------------
+
+    def _register(self) -> None:
+        for spec in self.core.commands:
+            if spec.kind == "slash":
+                self.app.command(f"/{spec.name}")(self._command_listener(spec))
+            elif spec.kind == "message":
+                self.app.shortcut(spec.name)(self._shortcut_listener(spec))
+        self.app.view(re.compile(r"^form:"))(self._on_form)
+        self.app.action(re.compile(r".*"))(self._on_action)
+        self.app.event("message")(self._on_message)
+
+    @contextlib.asynccontextmanager
+    async def _work(self, what: str) -> AsyncIterator[None]:
+        """Track a request's work (so stop() can wait for it) and log, never raise, any failure."""
+        async with self._inflight.track():
+            try:
+                yield
+            except Exception:
+                log.exception("platform=slack command=%s failed", what)
+
+    async def member(self, user_id: str, name: str | None = None) -> Member:
+        """The core's Member for a Slack user, with the configured user groups they belong to."""
+        groups = await self._groups.containing(user_id)
+        return self.core.member("slack", user_id, name or user_id, ids=groups)
+
+    def _command_listener(self, spec: CommandSpec) -> Any:
+        async def on_command(ack: Any, body: dict[str, Any], respond: Any) -> None:
+            await ack()
+            async with self._work(f"/{spec.name}"):
+                await self._run_command(spec, body, respond)
+
+        return on_command
+
+    async def _run_command(self, spec: CommandSpec, body: dict[str, Any], respond: Any) -> None:
+        sender = inbound.command_sender(body)
+        text = inbound.command_text(body)
+        member = await self.member(sender.user, sender.name)
+        if body.get("trigger_id") and opens_form(spec, member, has_args=bool(text.strip())):
+            await self._open_form(spec, body["trigger_id"], sender, respond)
+            return
+        reply = await self.core.dispatch(Invocation(spec.name, member, sender.place, parse_line(spec, text)))
+        await self._replies.deliver(reply, sender, respond, f"/{spec.name}")
+
+    async def _open_form(self, spec: CommandSpec, trigger_id: str, sender: inbound.Sender, respond: Any) -> None:
+        assert spec.form is not None
+        view = form_view(spec.name, spec.form, inbound.form_metadata(sender.channel, sender.team))
+        try:
+            await self.client.views_open(trigger_id=trigger_id, view=view)
+        except API_ERRORS as exc:
+            log.error("platform=slack command=/%s could not open its form: %s", spec.name, reason(exc))
+            await self._replies.apologise(sender.channel, sender.user, respond, reason(exc))
+
+    async def _on_form(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await ack()
+        name = inbound.form_command(view)
+        async with self._work(f"/{name}"):
+            sender = inbound.form_sender(body, view)
+            args = form_args(self.core.command(name), inbound.form_values(view))
+            member = await self.member(sender.user, sender.name)
+            reply = await self.core.dispatch(Invocation(name, member, sender.place, args))
+            await self._replies.deliver(reply, sender, None, f"/{name}")
+
+    def _shortcut_listener(self, spec: CommandSpec) -> Any:
+        async def on_shortcut(ack: Any, body: dict[str, Any], respond: Any) -> None:
+            await ack()
+            async with self._work(spec.name):
+                await self._run_shortcut(spec, body, respond)
+
+        return on_shortcut
+
+    async def _run_shortcut(self, spec: CommandSpec, body: dict[str, Any], respond: Any) -> None:
+        if body.get("type") != "message_action":
+            return
+        sender = inbound.shortcut_sender(body)
+        message = body.get("message") or {}
+        link = self.permalink(sender.channel, inbound.shortcut_ts(body), (body.get("team") or {}).get("domain"),
+                              message.get("thread_ts"))
+        member = await self.member(sender.user, sender.name)
+        reply = await self.core.dispatch(Invocation(spec.name, member, sender.place,
+                                                    inbound.shortcut_args(body, link)))
+        try:
+            await self._replies.private(reply, sender.channel, sender.user, respond)
+        except API_ERRORS as exc:
+            log.error("platform=slack command=%s could not deliver reply: %s", spec.name, reason(exc))
+
+    async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        await ack()
+        async with self._work("button"):
+            if body.get("type") != "block_actions":
+                return
+            value = inbound.pressed_value(action)
+            sender = inbound.action_sender(body)
+            if not sender.channel:
+                log.warning("platform=slack command=button:%s pressed outside a channel; ignored", value)
+                return
+            member = await self.member(sender.user, sender.name)
+            ref = inbound.pressed_on(body, sender.channel)
+            reply = await self.core.dispatch_action(Action(value, member, sender.place, ref))
+            what = f"button:{value.split(':', 1)[0]}"
+            if reply.replace_original and ref is not None:
+                await self._replies.replace(reply, ref, sender, respond, what,
+                                            in_private=inbound.pressed_in_private(body))
+                return
+            await self._replies.deliver(reply, sender, respond, what)
+
+    async def _on_message(self, event: dict[str, Any]) -> None:
+        # Events are acknowledged by bolt before this runs, so the scan never holds Slack up.
+        async with self._work("message"):
+            if not inbound.is_member_post(event):
+                return
+            channel, ts = event.get("channel", ""), str(event.get("ts", ""))
+            name = await self.user_name(event["user"])
+            link = self.permalink(channel, ts, None, event.get("thread_ts"))
+            await self.core.on_message(inbound.incoming_message(event, name, link))
+
+    # -- small look-ups ---------------------------------------------------------------------------------------
+
+    def permalink(self, channel: str, ts: str, domain: str | None = None, thread_ts: str | None = None) -> str:
+        """A link to a message, built without an API call (https://TEAM.slack.com/archives/C…/p…)."""
+        base = self.team_url or (f"https://{domain}.slack.com" if domain else "")
+        return inbound.permalink(base, channel, ts, thread_ts)
+
+    async def user_name(self, user_id: str) -> str:
+        """A member's display name via users.info (cached); their id if Slack won't say."""
+        return await self._names.get(user_id)

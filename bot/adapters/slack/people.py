@@ -1,0 +1,86 @@
+"""Who a Slack user is, asked of the Web API and cached for a while: the configured user groups they are in
+(for their role) and their display name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.slack.errors import API_ERRORS, reason
+
+log = logging.getLogger("bot.slack")
+
+GROUP_TTL = 300.0  # seconds a user group's member list is trusted
+NAME_TTL = 3600.0
+NAMES_MAX = 10_000
+
+
+def is_group(slack_id: str) -> bool:
+    """User group ids start with S (users with U or W)."""
+    return slack_id.startswith("S")
+
+
+class GroupMembers:
+    """Which configured Slack user groups (S…) a user is in, via usergroups.users.list, cached for a while."""
+
+    def __init__(self, client: AsyncWebClient, group_ids: set[str], ttl: float = GROUP_TTL) -> None:
+        self.client = client
+        self.group_ids = sorted(group_ids)
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def containing(self, user_id: str) -> set[str]:
+        if not self.group_ids:
+            return set()
+        members = await asyncio.gather(*(self._members(g) for g in self.group_ids))
+        return {g for g, users in zip(self.group_ids, members, strict=True) if user_id in users}
+
+    async def _members(self, group: str) -> frozenset[str]:
+        hit = self._cache.get(group)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        lock = self._locks.setdefault(group, asyncio.Lock())
+        async with lock:
+            hit = self._cache.get(group)
+            if hit is not None and time.monotonic() - hit[0] < self.ttl:
+                return hit[1]
+            try:
+                response = await self.client.usergroups_users_list(usergroup=group)
+            except API_ERRORS as exc:
+                log.warning("platform=slack could not read the members of user group %s (%s); "
+                            "treating the user as not in it", group, reason(exc))
+                return frozenset()
+            users = frozenset(response.get("users") or ())
+            self._cache[group] = (time.monotonic(), users)
+            return users
+
+
+class DisplayNames:
+    """Members' display names via users.info, cached for a while."""
+
+    def __init__(self, client: AsyncWebClient, ttl: float = NAME_TTL) -> None:
+        self.client = client
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, str]] = {}
+
+    async def get(self, user_id: str) -> str:
+        """The member's display name; their id if Slack won't say."""
+        hit = self._cache.get(user_id)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        try:
+            info = (await self.client.users_info(user=user_id)).get("user") or {}
+        except API_ERRORS as exc:
+            log.debug("platform=slack users.info %s failed: %s", user_id, reason(exc))
+            return user_id
+        profile = info.get("profile") or {}
+        name = profile.get("display_name") or profile.get("real_name") or info.get("name") or user_id
+        if len(self._cache) > NAMES_MAX:
+            self._cache.clear()
+        self._cache[user_id] = (time.monotonic(), name)
+        return name

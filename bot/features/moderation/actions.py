@@ -1,0 +1,99 @@
+"""What a moderator's decision does on the platforms, through the feature's host: delete the messages, time out
+their authors, restore auto-removed messages. Each returns notes for the item's result line."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.core.contract import Host, PlatformUnavailable
+from bot.core.records import Action, MessageRef, Place, Reply
+from bot.features.moderation.queue import ModQueue, QueueItem
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_MINUTES = 60
+
+
+async def carry_out(host: Host, queue: ModQueue, item: QueueItem, verb: str, act: Action) -> list[str]:
+    """Do what the decision `verb` means on the platforms; returns what happened."""
+    notes: list[str] = []
+    if verb in ("remove", "timeout"):
+        notes += await delete_all(host, queue, item)
+    if verb == "timeout":
+        notes += await timeout_authors(host, item, act)
+    if verb == "ham" and item.auto_removed:
+        notes += await restore_messages(host, queue, item)
+    return notes
+
+
+async def delete_message(host: Host, ref: MessageRef) -> tuple[bool, str]:
+    """Delete one message; returns (done, why not)."""
+    try:
+        await host.delete(ref)
+    except PlatformUnavailable:
+        return False, f"{ref.platform} is not connected, so its message was not deleted"
+    except (NotImplementedError, RuntimeError) as exc:
+        return False, str(exc) or f"{ref.platform} cannot delete messages"
+    except Exception:
+        log.exception("deleting %s failed", ref.encode())
+        return False, f"{ref.platform} failed to delete the message"
+    return True, ""
+
+
+async def delete_all(host: Host, queue: ModQueue, item: QueueItem) -> list[str]:
+    if not item.messages:
+        return ["nothing to delete: the report came without a message link"]
+    targets = [m for m in item.messages if not m.deleted]
+    if not targets:
+        return ["the message(s) were already removed automatically"]
+    done, problems = 0, []
+    for m in targets:
+        ok, why = await delete_message(host, m.ref)
+        if ok:
+            done += 1
+            await queue.set_deleted(item.id, m.ref, True)
+        elif why not in problems:
+            problems.append(why)
+    return [f"deleted {done} of {len(targets)} message(s)", *problems]
+
+
+async def timeout_authors(host: Host, item: QueueItem, act: Action) -> list[str]:
+    notes: list[str] = []
+    seen: set[str] = set()
+    targets = [(m.author, m.author_name, m.ref.platform, m.ref.channel) for m in item.messages]
+    if not targets and item.author:
+        targets = [(item.author, item.author_name, item.platform, item.channel.split(":", 1)[-1])]
+    for author, name, platform, channel in targets:
+        if not author or author in seen or not author.startswith(f"{platform}:"):
+            continue
+        seen.add(author)
+        guild = act.place.guild if act.place.platform == platform else None
+        try:
+            result = await host.restrict(author, Place(platform, channel, guild), TIMEOUT_MINUTES)
+        except PlatformUnavailable:
+            result = f"not timed out, {platform} is not connected"
+        except NotImplementedError as exc:
+            result = f"not timed out: {exc}"
+        except Exception:
+            log.exception("restricting %s failed", author)
+            result = "not timed out: the platform reported an error"
+        notes.append(f"{name}: {result}")
+    return notes or ["nobody to time out: the author is unknown"]
+
+
+async def restore_messages(host: Host, queue: ModQueue, item: QueueItem) -> list[str]:
+    """Not spam after an auto-removal: repost the hidden messages in their channel, with attribution."""
+    restored = 0
+    for m in item.messages:
+        if not m.deleted:
+            continue
+        try:
+            posted = await host.post(Place(m.ref.platform, m.ref.channel),
+                                     Reply(text=f"Restored message from {m.author_name}: {m.text}", ephemeral=False))
+        except Exception:
+            log.exception("could not restore %s", m.ref.encode())
+            continue
+        if posted is not None:
+            restored += 1
+            await queue.set_deleted(item.id, m.ref, False)
+    return [f"restored {restored} auto-removed message(s) in their channel"]

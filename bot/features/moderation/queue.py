@@ -1,0 +1,285 @@
+"""The moderators' review queue in SQLite: its records (QueueItem, QueuedMessage) and every mod_queue,
+mod_queue_messages and mod_reports statement: enqueue and group, fetch, list, decide once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.core.records import Member, MessageRef
+from bot.core.storage import Storage
+from bot.features.moderation.spam import Verdict, fingerprint, fingerprint_similarity
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+TEXT_STORED = 20_000
+REPORT_RULE = "reported"
+_EMPTY_FINGERPRINT = fingerprint("")
+
+# verb in the button id -> (status stored, how the decision reads in the queue post)
+DECISIONS: dict[str, tuple[str, str]] = {
+    "remove": ("removed", "Removed"),
+    "timeout": ("timed_out", "Removed and timed out"),
+    "ham": ("not_spam", "Marked not spam"),
+    "ignore": ("ignored", "Ignored"),
+}
+
+_APPEND_OUTCOME = "UPDATE mod_queue SET outcome = trim(outcome || '; ' || ?, '; ') WHERE id = ?"
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One message grouped into a queue item."""
+
+    ref: MessageRef
+    author: str
+    author_name: str
+    text: str
+    link: str
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    id: int
+    platform: str
+    author: str
+    author_name: str
+    channel: str  # "platform:channel"
+    message_ref: str | None
+    link: str
+    text: str
+    score: float
+    threshold: float
+    reasons: list[dict[str, Any]]
+    fingerprint: str
+    source: str
+    auto_removed: bool
+    seen_count: int
+    report_count: int
+    status: str
+    created_at: float
+    post_ref: str | None
+    decided_by: str | None
+    decided_by_name: str | None
+    decided_at: float | None
+    outcome: str
+    messages: tuple[QueuedMessage, ...] = ()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A message about to be queued, whether the scanner flagged it or a member reported it."""
+
+    platform: str
+    author: str
+    author_name: str
+    channel: str  # the platform's channel id
+    ref: MessageRef | None
+    link: str
+    text: str
+
+
+@dataclass(frozen=True)
+class WaitingItem:
+    """An open item as /modqueue lists it."""
+
+    id: int
+    author: str
+    author_name: str
+    score: float
+    reasons: list[dict[str, Any]]
+    created_at: float
+    seen_count: int
+    report_count: int
+    auto_removed: bool
+
+
+@dataclass(frozen=True)
+class ItemHistory:
+    """What /modstats counts of one item: how it was decided, how soon, and which rules flagged it."""
+
+    status: str
+    source: str
+    reasons: list[dict[str, Any]]
+    created_at: float
+    decided_at: float | None
+
+
+def stored_reasons(verdict: Verdict) -> list[dict[str, Any]]:
+    """The scanner's reasons as a queue item stores them."""
+    return [{"rule": r.rule, "weight": round(r.weight, 3), "detail": r.detail} for r in verdict.reasons]
+
+
+def group_key(verdict: Verdict) -> str:
+    """Near-duplicates share the fingerprint; texts without content words are grouped only when identical."""
+    if verdict.fingerprint and verdict.fingerprint != _EMPTY_FINGERPRINT:
+        return verdict.fingerprint
+    return "text:" + hashlib.sha256(verdict.normalised.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def report_key(platform: str, channel: str, ref: MessageRef | None, text: str) -> str:
+    """What a member reported: the message itself, or (without a message link) its text in that channel."""
+    if ref is not None:
+        return ref.encode()
+    digest = hashlib.sha256(" ".join(text.casefold().split()).encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{platform}|{channel}|text:{digest[:32]}"
+
+
+class ModQueue:
+    """The queue tables. Each public method is one transaction unless it is given the caller's connection."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def add(self, cand: Candidate, verdict: Verdict, reasons: list[dict[str, Any]], *, source: str,
+                  min_similarity: float, deleted: bool = False, note: str = "",
+                  report: tuple[str, str] | None = None) -> tuple[int | None, bool]:
+        """Store a new item or group the message into the open item with the same fingerprint.
+
+        Returns (item id, created). A report the same member already made returns (None, False) and changes
+        nothing. `report` is (reporter id, what was reported).
+        """
+        now = time.time()
+        key = group_key(verdict)
+        ref = cand.ref.encode() if cand.ref is not None else None
+        async with self.storage.transaction() as db:
+            if report is not None:
+                dup = await db.execute_fetchall(
+                    "SELECT 1 FROM mod_reports WHERE reporter = ? AND report_key = ?", report)
+                if dup:
+                    return None, False
+            rows = list(await db.execute_fetchall(
+                "SELECT id, reasons FROM mod_queue WHERE status = 'open' AND group_key = ? ORDER BY id LIMIT 1",
+                (key,)))
+            if not rows and not key.startswith("text:"):
+                rows = await self._similar_open_item(db, verdict.fingerprint, min_similarity)
+            if rows:
+                item_id, created = int(rows[0]["id"]), False
+                if report is not None:
+                    merged = json.loads(rows[0]["reasons"])
+                    known = {(r.get("rule"), r.get("detail")) for r in merged}
+                    extra = [r for r in reasons if (r["rule"], r["detail"]) not in known and r["rule"] == REPORT_RULE]
+                    if extra:
+                        merged = extra + merged
+                        await db.execute("UPDATE mod_queue SET reasons = ? WHERE id = ?",
+                                         (json.dumps(merged, ensure_ascii=False), item_id))
+                if deleted:
+                    await db.execute("UPDATE mod_queue SET auto_removed = 1 WHERE id = ?", (item_id,))
+                if note:
+                    await db.execute(_APPEND_OUTCOME, (note, item_id))
+            else:
+                cursor = await db.execute(
+                    "INSERT INTO mod_queue(platform, author, author_name, channel, message_ref, link, text, normalised,"
+                    " score, threshold, reasons, fingerprint, group_key, source, auto_removed, created_at, outcome,"
+                    " seen_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                    (cand.platform, cand.author, cand.author_name, f"{cand.platform}:{cand.channel}", ref, cand.link,
+                     cand.text[:TEXT_STORED], verdict.normalised[:TEXT_STORED], verdict.score, verdict.threshold,
+                     json.dumps(reasons, ensure_ascii=False), verdict.fingerprint, key, source, int(deleted), now,
+                     note))
+                item_id, created = int(cursor.lastrowid or 0), True
+            if cand.ref is not None:
+                cursor = await db.execute(
+                    "INSERT OR IGNORE INTO mod_queue_messages(item_id, ref, platform, channel, author, author_name,"
+                    " text, link, seen_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (item_id, ref, cand.ref.platform, cand.ref.channel, cand.author, cand.author_name,
+                     cand.text[:TEXT_STORED], cand.link, now, int(deleted)))
+                if cursor.rowcount:
+                    await db.execute("UPDATE mod_queue SET seen_count = seen_count + 1 WHERE id = ?", (item_id,))
+            elif created:
+                await db.execute("UPDATE mod_queue SET seen_count = 1 WHERE id = ?", (item_id,))
+            if report is not None:
+                await db.execute(
+                    "INSERT INTO mod_reports(reporter, report_key, item_id, reported_at) VALUES (?, ?, ?, ?)",
+                    (*report, item_id, now))
+                await db.execute("UPDATE mod_queue SET report_count = report_count + 1 WHERE id = ?", (item_id,))
+        return item_id, created
+
+    async def _similar_open_item(self, db: aiosqlite.Connection, fp: str, min_similarity: float) -> list[sqlite3.Row]:
+        """The open item whose text is most like this one, if alike enough to be the same post reworded.
+
+        Spammers vary a copy a little ("??" for "?", a word dropped); exact fingerprints would miss that, so
+        the newest open items are compared by word-set similarity with the rules' near-duplicate bar.
+        """
+        candidates = await db.execute_fetchall(
+            "SELECT id, reasons, fingerprint FROM mod_queue WHERE status = 'open' AND group_key NOT LIKE 'text:%' "
+            "ORDER BY id DESC LIMIT 500")
+        scored = [(fingerprint_similarity(fp, row["fingerprint"]), row) for row in candidates]
+        best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
+        return [best[1]] if best[1] is not None and best[0] >= max(min_similarity, 0.5) else []
+
+    async def item(self, item_id: int) -> QueueItem | None:
+        row = await self.storage.fetchone("SELECT * FROM mod_queue WHERE id = ?", (item_id,))
+        if row is None:
+            return None
+        rows = await self.storage.fetchall(
+            "SELECT ref, author, author_name, text, link, deleted FROM mod_queue_messages WHERE item_id = ? "
+            "ORDER BY seen_at, rowid", (item_id,))
+        messages = tuple(QueuedMessage(MessageRef.decode(r["ref"]), r["author"], r["author_name"], r["text"],
+                                       r["link"], bool(r["deleted"])) for r in rows)
+        return QueueItem(
+            id=row["id"], platform=row["platform"], author=row["author"], author_name=row["author_name"],
+            channel=row["channel"], message_ref=row["message_ref"], link=row["link"], text=row["text"],
+            score=row["score"], threshold=row["threshold"], reasons=json.loads(row["reasons"]),
+            fingerprint=row["fingerprint"], source=row["source"], auto_removed=bool(row["auto_removed"]),
+            seen_count=row["seen_count"], report_count=row["report_count"], status=row["status"],
+            created_at=row["created_at"], post_ref=row["post_ref"], decided_by=row["decided_by"],
+            decided_by_name=row["decided_by_name"], decided_at=row["decided_at"], outcome=row["outcome"],
+            messages=messages,
+        )
+
+    async def waiting(self, limit: int) -> tuple[int, list[WaitingItem]]:
+        """How many items are open, and the newest `limit` of them."""
+        total = await self.storage.fetchone("SELECT count(*) AS n FROM mod_queue WHERE status = 'open'")
+        rows = await self.storage.fetchall(
+            "SELECT id, author, author_name, score, reasons, created_at, seen_count, report_count, auto_removed "
+            "FROM mod_queue WHERE status = 'open' ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
+        items = [WaitingItem(r["id"], r["author"], r["author_name"], r["score"], json.loads(r["reasons"]),
+                             r["created_at"], r["seen_count"], r["report_count"], bool(r["auto_removed"]))
+                 for r in rows]
+        return (total["n"] if total else len(items)), items
+
+    async def history(self) -> list[ItemHistory]:
+        """Every item ever queued, open or decided."""
+        rows = await self.storage.fetchall("SELECT status, source, reasons, created_at, decided_at FROM mod_queue")
+        return [ItemHistory(r["status"], r["source"], json.loads(r["reasons"]), r["created_at"], r["decided_at"])
+                for r in rows]
+
+    async def decide_once(self, db: aiosqlite.Connection, item: QueueItem, verb: str, member: Member) -> bool:
+        """Record `member`'s decision and its audit entry inside the caller's transaction, unless the item was
+        decided already; returns whether this decision was the first."""
+        status, _ = DECISIONS[verb]
+        cursor = await db.execute(
+            "UPDATE mod_queue SET status = ?, decided_by = ?, decided_by_name = ?, decided_at = ? "
+            "WHERE id = ? AND status = 'open'", (status, member.id, member.name, time.time(), item.id))
+        if cursor.rowcount != 1:
+            return False
+        await db.execute(
+            "INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)",
+            (member.id, f"queue.{verb}", f"queue:{item.id}", json.dumps({
+                "message": item.message_ref, "messages": [m.ref.encode() for m in item.messages],
+                "author": item.author, "score": round(item.score, 3), "reasons": item.reasons,
+            }, ensure_ascii=False)))
+        return True
+
+    async def set_post(self, item_id: int, post: MessageRef) -> None:
+        """Remember the item's message in the moderators' channel, to edit it later."""
+        await self.storage.execute("UPDATE mod_queue SET post_ref = ? WHERE id = ?", (post.encode(), item_id))
+
+    async def set_deleted(self, item_id: int, ref: MessageRef, deleted: bool) -> None:
+        """Mark one grouped message as removed from (or restored to) its channel."""
+        await self.storage.execute("UPDATE mod_queue_messages SET deleted = ? WHERE item_id = ? AND ref = ?",
+                                   (int(deleted), item_id, ref.encode()))
+
+    async def add_outcome(self, item_id: int, note: str) -> None:
+        """Append to what happened after the decision (shown as the item's result)."""
+        await self.storage.execute(_APPEND_OUTCOME, (note, item_id))

@@ -1,0 +1,215 @@
+"""The `Scanner`: scores a message by every signal, remembers recent messages per author and the spam moderators
+removed, and explains each score with its reasons."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from bot.features.moderation.spam.fingerprints import (
+    TOKEN,
+    content_words,
+    is_fingerprint,
+    shingles,
+    sketch,
+    sketch_from_hex,
+    sketch_hex,
+    text_words,
+)
+from bot.features.moderation.spam.known_spam import KnownSpam
+from bot.features.moderation.spam.links import link_reasons
+from bot.features.moderation.spam.model import BayesModel
+from bot.features.moderation.spam.normalise import disguise_names, normalise_with_disguise
+from bot.features.moderation.spam.records import Reason, ScanMessage, Verdict
+from bot.features.moderation.spam.rules import SpamRules
+from bot.features.moderation.spam.signals import contact_reasons, mention_reasons, phrase_reasons
+
+__all__ = ["Scanner"]
+
+
+class _Seen(NamedTuple):
+    ts: float
+    channel: str
+    shingles: frozenset[str]
+    fingerprint: str
+
+
+class Scanner:
+    """Scores messages. Stateful: remembers recent messages per author, bounded by the rules' windows."""
+
+    def __init__(self, rules: SpamRules, model: BayesModel | None = None) -> None:
+        self.rules = rules  # replace at any time to hot-reload
+        self.model = model if model is not None else BayesModel()
+        self._authors: OrderedDict[str, deque[_Seen]] = OrderedDict()
+        self._clock = 0.0
+        self._known = KnownSpam()
+
+    # -- known spam -----------------------------------------------------------------------------------
+
+    def remember_spam(self, text: str) -> None:
+        """Moderators removed this as spam: near-same text anywhere (any platform) is now a strong signal."""
+        words = shingles(text_words(normalise_with_disguise(text, self.rules.max_text_chars)[0]))
+        if len(words) >= self.rules.fingerprints.min_words:
+            self._known.add(sketch(words), self.rules.fingerprints.max_known)
+
+    def forget_spam(self, text: str) -> None:
+        """A removal was reversed: drop every stored fingerprint that this text would match."""
+        hashes = sketch(shingles(text_words(normalise_with_disguise(text, self.rules.max_text_chars)[0])))
+        self._known.drop(sketch_hex(hashes))
+        for fp, _similarity in self._known.matches(hashes, self.rules.fingerprints.min_similarity):
+            self._known.drop(fp)
+
+    def known_spam_fingerprints(self) -> list[str]:
+        return self._known.fingerprints()
+
+    def load_fingerprints(self, fingerprints: Iterable[str]) -> None:
+        """Add stored fingerprints (from `known_spam_fingerprints`); malformed entries are skipped."""
+        for fp in fingerprints:
+            if isinstance(fp, str) and fp and is_fingerprint(fp):
+                self._known.add(sketch_from_hex(fp), self.rules.fingerprints.max_known)
+
+    # -- scanning -------------------------------------------------------------------------------------
+
+    def scan(self, msg: ScanMessage) -> Verdict:
+        """Score one message and remember it for the per-author checks."""
+        rules = self.rules
+        w = rules.weights
+        ts = msg.ts if isinstance(msg.ts, (int, float)) and msg.ts > 0 and math.isfinite(msg.ts) else 0.0
+        if ts <= 0:
+            ts = self._clock + 1.0  # unknown time: one second after the latest message keeps the order
+        self._clock = max(self._clock, ts)
+        text, disguise = normalise_with_disguise(msg.text, rules.max_text_chars)
+        tokens = set(TOKEN.findall(text))
+        reasons: list[Reason] = []
+
+        phrase_reasons(text, tokens, rules, reasons)
+        link_reasons(text, rules, reasons)
+        contact_reasons(text, rules, reasons)
+        mention_reasons(text, msg.mention_count, rules, reasons)
+        if disguise:
+            kinds = disguise_names(disguise)
+            reasons.append(
+                Reason(
+                    "disguised-text",
+                    min(w.disguised_text_max, w.disguised_text * len(kinds)),
+                    "disguised text: " + ", ".join(kinds),
+                )
+            )
+
+        words = content_words(tokens)
+        shingled = shingles(words)
+        hashes = sketch(shingled)
+        fp = sketch_hex(hashes)
+        self._behaviour_reasons(msg, ts, shingled, fp, rules, reasons)
+
+        if self._known and len(shingled) >= rules.fingerprints.min_words:
+            matches = self._known.matches(hashes, rules.fingerprints.min_similarity)
+            if matches:
+                best = max(s for _, s in matches)
+                reasons.append(
+                    Reason("known-spam-fingerprint", w.known_spam, f"matches spam removed before ({best:.0%} similar)")
+                )
+
+        lo = self.model.log_odds(words)
+        if lo is not None:
+            learned = self._learned_weight(lo, rules)
+            if learned:
+                p = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, lo))))
+                reasons.append(Reason("learned-model", learned, f"learned from moderators: spam probability {p:.2f}"))
+
+        joined = msg.author_joined_ts
+        if (
+            joined is not None
+            and isinstance(joined, (int, float))
+            and ts - joined < rules.windows.new_member_hours * 3600
+        ):
+            others = sum(r.weight for r in reasons if r.weight > 0)
+            if others > 0:
+                hours = max(0.0, (ts - joined) / 3600)
+                reasons.append(Reason("new-member", min(w.new_member, others), f"author joined {hours:.0f} h ago"))
+
+        score = max(0.0, sum(r.weight for r in reasons)) if reasons else 0.0
+        if len(reasons) > 1:
+            reasons.sort(key=lambda r: -r.weight)
+        auto = rules.auto_threshold
+        return Verdict(
+            message_id=str(msg.id),
+            score=score,
+            threshold=rules.threshold,
+            flagged=score >= rules.threshold,
+            auto_action=auto is not None and score >= auto,
+            reasons=tuple(reasons),
+            normalised=text,
+            fingerprint=fp,
+        )
+
+    @staticmethod
+    def _learned_weight(lo: float, rules: SpamRules) -> float:
+        dz, full = rules.model.dead_zone, rules.model.full_at
+        strength = min(1.0, (abs(lo) - dz) / (full - dz)) if abs(lo) > dz else 0.0
+        if not strength:
+            return 0.0
+        return strength * (rules.weights.learned_spam_max if lo > 0 else -rules.weights.learned_ham_max)
+
+    def _behaviour_reasons(
+        self, msg: ScanMessage, ts: float, shingled: frozenset[str], fp: str, rules: SpamRules, reasons: list[Reason]
+    ) -> None:
+        win, w = rules.windows, rules.weights
+        authors = self._authors
+        history = authors.get(msg.author)
+        if history is None:
+            history = authors[msg.author] = deque()
+            while len(authors) > win.max_authors:
+                authors.popitem(last=False)
+        else:
+            authors.move_to_end(msg.author)
+        horizon = ts - max(win.duplicate_seconds, win.burst_seconds)
+        while history and history[0].ts < horizon:
+            history.popleft()
+
+        recent = sum(1 for seen in history if 0 <= ts - seen.ts <= win.burst_seconds) + 1
+        if recent >= win.burst_count:
+            reasons.append(Reason("burst", w.burst, f"{recent} messages within {win.burst_seconds:g} s"))
+
+        if len(shingled) >= win.duplicate_min_words:
+            channels = {msg.channel}
+            near = 1
+            for seen in history:
+                if ts - seen.ts > win.duplicate_seconds or len(seen.shingles) < win.duplicate_min_words:
+                    continue
+                if seen.fingerprint == fp or _jaccard(shingled, seen.shingles) >= win.duplicate_similarity:
+                    channels.add(seen.channel)
+                    near += 1
+            minutes = win.duplicate_seconds / 60
+            if len(channels) >= 3:
+                weight = w.duplicate_more_channels
+                reasons.append(
+                    Reason(
+                        "duplicate-across-channels",
+                        weight,
+                        f"same text in {len(channels)} channels within {minutes:g} min",
+                    )
+                )
+            elif len(channels) == 2:
+                reasons.append(
+                    Reason(
+                        "duplicate-across-channels",
+                        w.duplicate_two_channels,
+                        f"same text in 2 channels within {minutes:g} min",
+                    )
+                )
+            if near >= 3 and len(channels) < 3:
+                reasons.append(
+                    Reason("repeated-message", w.repeated_message, f"same text {near} times within {minutes:g} min")
+                )
+
+        history.append(_Seen(ts, msg.channel, shingled, fp))
+        while len(history) > win.author_history:
+            history.popleft()
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
