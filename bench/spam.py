@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.features.moderation.spam import ScanMessage, Scanner, SpamRules  # noqa: E402
+from bot.language.promotion import shared_promotion_model  # noqa: E402
 
 HAM = [
     "Day {n} of this attack. Rescue meds not touching it, going to try {drug} again.",
@@ -142,7 +143,7 @@ def main() -> None:
         floor_re.findall(unicodedata.normalize("NFKC", msg.text))
     floor_s = time.process_time() - started
 
-    scanner = Scanner(rules)
+    scanner = Scanner(rules, language=shared_promotion_model().probability)
     started = time.process_time()
     verdicts = [scanner.scan(msg).flagged for msg in messages]
     scan_s = time.process_time() - started

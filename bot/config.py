@@ -112,6 +112,13 @@ class SlackConfig:
 
 
 @dataclass
+class WellbeingConfig:
+    # Recognise members in crisis in channel messages the bot reads and in /faq questions: resources privately to
+    # them, a wellbeing item to the moderators. Messages are never hidden or deleted for it.
+    enabled: bool = True
+
+
+@dataclass
 class ConsoleConfig:
     # Role given to console users unless --role says otherwise.
     default_role: str = "member"
@@ -124,6 +131,7 @@ class Config:
     faq: FaqConfig = field(default_factory=FaqConfig)
     spam: SpamConfig = field(default_factory=SpamConfig)
     polls: PollsConfig = field(default_factory=PollsConfig)
+    wellbeing: WellbeingConfig = field(default_factory=WellbeingConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)

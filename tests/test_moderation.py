@@ -286,6 +286,7 @@ SALES = ["Ketamine for sale, fast delivery", "Oxycodone for sale tonight, messag
 LEARNING_RULES = """\
 version: 1
 threshold: 1.0
+weights: {language_spam_max: 0, language_ham_max: 0}  # only what moderators teach counts here
 phrases:
   promo-phrase:
     - {pattern: 'free consultation', weight: 1.1, label: free consultation}

@@ -55,6 +55,9 @@ class ConsoleAdapter(Adapter):
         self._posted[ref.message] = reply
         self.show(reply, header=f"[message {ref.message} updated]", ref=ref)
 
+    async def whisper(self, place: Place, member_id: str, reply: Reply) -> None:
+        self.show(reply, header=f"[only {member_id.removeprefix('console:')} sees this]")
+
     async def delete(self, ref: MessageRef) -> None:
         self._posted.pop(ref.message, None)
         self.write(f"[message {ref.message} deleted]")

@@ -12,6 +12,7 @@ from typing import TextIO
 from bot.cli import add_config_option, load
 from bot.features.moderation.learning import read_learned
 from bot.features.moderation.spam import RulesError, Scanner, SpamRules, scan_lines
+from bot.language.promotion import shared_promotion_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,7 +67,7 @@ def cmd_spam_scan(args: argparse.Namespace) -> int:
     rules = _load_rules(_rules_path(args, args.rules))
     if rules is None:
         return 1
-    scanner = Scanner(rules)
+    scanner = Scanner(rules, language=shared_promotion_model().probability)
     if args.learned:
         _load_learned(scanner, args)
     stream, close = _open(args.file)

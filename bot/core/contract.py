@@ -93,6 +93,11 @@ class Adapter(ABC):
     async def update(self, ref: MessageRef, reply: Reply) -> None:
         """Replace the content of a message the bot posted."""
 
+    async def whisper(self, place: Place, member_id: str, reply: Reply) -> None:
+        """Show `reply` to one member only, about something they posted in `place`: a message only they see where
+        the platform has one, else a direct message. `member_id` is platform-qualified."""
+        raise NotImplementedError(f"{self.platform} cannot send private messages")
+
     async def delete(self, ref: MessageRef) -> None:
         """Delete a message (the bot's own, or a member's when it has the permission)."""
         raise NotImplementedError(f"{self.platform} cannot delete messages")
@@ -111,6 +116,9 @@ class Host(Protocol):
     async def update(self, ref: MessageRef, reply: Reply) -> bool:
         """Edit a message the bot posted; False when that platform is not connected."""
 
+    async def whisper(self, place: Place, member_id: str, reply: Reply) -> bool:
+        """Show a reply to one member only; False when that platform is not connected."""
+
     async def delete(self, ref: MessageRef) -> None:
         """Delete a message; raises PlatformUnavailable, or NotImplementedError where the platform cannot."""
 
@@ -128,6 +136,9 @@ class _Detached:
         return None
 
     async def update(self, ref: MessageRef, reply: Reply) -> bool:
+        return False
+
+    async def whisper(self, place: Place, member_id: str, reply: Reply) -> bool:
         return False
 
     async def delete(self, ref: MessageRef) -> None:

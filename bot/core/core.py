@@ -91,6 +91,13 @@ class Core:
         await adapter.update(ref, reply)
         return True
 
+    async def whisper(self, place: Place, member_id: str, reply: Reply) -> bool:
+        adapter = self.adapters.get(place.platform)
+        if adapter is None:
+            return False
+        await adapter.whisper(place, member_id, reply)
+        return True
+
     async def delete(self, ref: MessageRef) -> None:
         adapter = self.adapters.get(ref.platform)
         if adapter is None:

@@ -8,12 +8,19 @@ from bot.core.storage import Storage
 from bot.features.faq import Faq
 from bot.features.moderation import Moderation
 from bot.features.polls import Polls
+from bot.features.wellbeing import Wellbeing
 
 
 def bundled(config: Config, storage: Storage) -> list[Feature]:
-    """The FAQ, polls and moderation, each given only its own settings (paths resolved against the config)."""
+    """The FAQ, polls, moderation and wellbeing, each given only its own settings (paths resolved against the
+    config). Wellbeing shares the FAQ's crisis judgement and resources text, so both places follow one rule."""
+    faq = Faq(storage, config.resolve_path(config.faq.path), config.faq.min_confidence)
+    wellbeing = Wellbeing(storage, detect=faq.is_crisis, resources=lambda: faq.kb.safety.crisis_reply,
+                          enabled=config.wellbeing.enabled)
+    faq.crisis_listeners.append(wellbeing.from_faq)
     return [
-        Faq(storage, config.resolve_path(config.faq.path), config.faq.min_confidence),
+        faq,
         Polls(storage, config.resolve_path(config.polls.templates), config.polls.update_debounce),
         Moderation(storage, config.resolve_path(config.spam.rules), enabled=config.spam.enabled),
+        wellbeing,
     ]

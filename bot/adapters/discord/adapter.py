@@ -269,6 +269,13 @@ class DiscordAdapter(Adapter):
         embeds, view = render(reply)
         await message.edit(**edit_kwargs(embeds, view, image_file(reply)))
 
+    async def whisper(self, place: Place, member_id: str, reply: Reply) -> None:
+        """A direct message: a channel message has no interaction to answer with a reply only they can see."""
+        user_id = int(member_id.removeprefix("discord:"))
+        user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
+        embeds, _ = render(reply)
+        await user.send(embeds=embeds, allowed_mentions=NO_MENTIONS)
+
     async def delete(self, ref: MessageRef) -> None:
         message = self.client.get_partial_messageable(int(ref.channel)).get_partial_message(int(ref.message))
         try:

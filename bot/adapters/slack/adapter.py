@@ -190,6 +190,12 @@ class SlackAdapter(Adapter):
             await self._upload(channel, reply)
         return ref
 
+    async def whisper(self, place: Place, member_id: str, reply: Reply) -> None:
+        """An ephemeral message in the channel: only that member sees it, and only there."""
+        rendered = render(reply, image_shown=False)
+        await self.client.chat_postEphemeral(channel=place.channel, user=member_id.removeprefix("slack:"),
+                                             text=rendered.text, blocks=rendered.blocks)
+
     async def _upload(self, channel: str, reply: Reply, thread_ts: str | None = None) -> None:
         """Attach a reply's image (files_upload_v2); a failed upload never undoes the message itself."""
         assert reply.image is not None

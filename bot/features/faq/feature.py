@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.commands import Option, action, command, completer
 from bot.core.contract import Feature
-from bot.core.records import Action, Button, Invocation, Reply, Role, reload_refused
+from bot.core.records import Action, Button, Invocation, Member, Place, Reply, Role, reload_refused
 from bot.core.storage import Storage
 from bot.features.faq.gaps import Gap, GapLog
 from bot.features.faq.knowledge import Entry, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.features.faq.safety import Safety, classify
 from bot.features.faq.search import SearchIndex, fold
+from bot.language.risk import shared_risk_model
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ class Faq(Feature):
 
     def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.45) -> None:
         self.storage = storage
+        # Told about every crisis question, so the moderators can reach out (wired to wellbeing by the assembly).
+        self.crisis_listeners: list[Callable[[Member, Place, str], Awaitable[None]]] = []
         self.path = Path(path)
         self.min_confidence = min_confidence
         self.kb: KnowledgeBase = load_knowledge_base(self.path)
@@ -74,8 +78,8 @@ class Faq(Feature):
 
     def find(self, query: str) -> Answer:
         """Answer one question without side effects."""
+        safety = classify(query, self.kb.safety, self.index.rewrite, shared_risk_model())
         query = query.strip()[:MAX_QUERY]
-        safety = classify(query, self.kb.safety, self.index._rewrite)
         if safety is not None:
             text = self.kb.safety.crisis_reply if safety == "crisis" else self.kb.safety.unsafe_reply
             return Answer(query, None, 0.0, (), safety, text)
@@ -84,6 +88,10 @@ class Faq(Feature):
             return Answer(query, hits[0].entry, hits[0].confidence, tuple(h.entry for h in hits[1:]), None)
         suggestions = tuple(h.entry for h in hits[:3] if h.confidence >= SUGGESTION_FLOOR)
         return Answer(query, None, hits[0].confidence if hits else 0.0, suggestions, None)
+
+    def is_crisis(self, text: str) -> bool:
+        """Whether a member's words read as a crisis (the same judgement /faq uses), for channel messages."""
+        return classify(text, self.kb.safety, self.index.rewrite, shared_risk_model()) == "crisis"
 
     async def ask(self, query: str) -> Answer:
         """Answer, and remember questions the KB could not answer confidently."""
@@ -153,7 +161,14 @@ class Faq(Feature):
             entry = self.kb.get(question.removeprefix("entry:"))
             if entry is not None:
                 return self.entry_reply(entry)
-        return self.answer_reply(await self.ask(question))
+        answer = await self.ask(question)
+        if answer.safety == "crisis":
+            for listener in self.crisis_listeners:
+                try:
+                    await listener(inv.member, inv.place, question)
+                except Exception:  # the member's own reply (the resources) must never fail because of this
+                    log.exception("a crisis listener failed")
+        return self.answer_reply(answer)
 
     @command("faq-topics")
     async def cmd_topics(self, inv: Invocation) -> Reply:

@@ -1,31 +1,63 @@
 """Routing of questions that must never get knowledge-base content: crisis first, then unsafe use.
 
-The patterns and the replies live in `faq/_safety.yaml`, so admins can widen them without touching code. They
-are matched against the same folded, lexicon-rewritten text the search uses ("special k" reads as "ketamine").
+Two judges, either of which routes a question: the admins' patterns in `faq/_safety.yaml` (precise, editable
+without code, matched against the same folded, lexicon-rewritten text the search uses, so "special k" reads as
+"ketamine"), and the trained risk model in `bot.language`, which recognises wordings nobody wrote a pattern for.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Literal
 
 from bot.features.faq.knowledge import SafetyTexts
 from bot.features.faq.search import fold
+from bot.language.risk import RiskModel
 
 Safety = Literal["unsafe", "crisis"]
 
+MAX_JUDGED = 8_000  # characters of one message the judges read (Slack allows 40,000); the gist is at the start
+_SENTENCES = re.compile(r"(?<=[.!?…\n])\s+")
+_WINDOW = 280  # a crisis line buried in a long post is judged on its own, not diluted by the rest
 
-def classify(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lambda s: s) -> Safety | None:
-    """'crisis' for thoughts of suicide or self-harm, 'unsafe' for misuse, else None."""
+
+def _pattern_text(question: str, rewrite: Callable[[str], str]) -> str:
     folded = fold(question)
     # Both readings in one string, the rewritten one first: patterns anchored with ^(?=.*…) look only at the
     # first line, where the canonical words are; the others find a phrase as typed on either line.
     rewritten = rewrite(folded)
-    text = f" {rewritten} " if rewritten == folded else f" {rewritten} \n {folded} "
+    return f" {rewritten} " if rewritten == folded else f" {rewritten} \n {folded} "
+
+
+def windows(text: str) -> list[str]:
+    """The text itself and, when it is long, runs of its sentences of about `_WINDOW` characters."""
+    text = text[:MAX_JUDGED]
+    if len(text) <= _WINDOW:
+        return [text]
+    out, current = [text], ""
+    for sentence in _SENTENCES.split(text):
+        if current and len(current) + len(sentence) > _WINDOW:
+            out.append(current)
+            current = ""
+        current = f"{current} {sentence}".strip()
+    if current:
+        out.append(current)
+    return out
+
+
+def classify(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lambda s: s,
+             risk: RiskModel | None = None) -> Safety | None:
+    """'crisis' for thoughts of suicide or self-harm, 'unsafe' for misuse, else None."""
+    parts = windows(question)
+    pattern_texts = [_pattern_text(p, rewrite) for p in parts]
     # No "not crisis" exceptions on purpose: an idiom next to a real plea ("it's killing me, I want to end
     # it") must still reach the crisis reply, so the patterns themselves are written narrowly.
-    if texts.crisis_any.search(text):
+    if any(texts.crisis_any.search(t) for t in pattern_texts):
         return "crisis"
-    if texts.unsafe_any.search(text):
+    assessed = [risk.assess(p) for p in parts] if risk is not None else []
+    if any(r.is_crisis for r in assessed):
+        return "crisis"
+    if any(texts.unsafe_any.search(t) for t in pattern_texts) or any(r.is_unsafe for r in assessed):
         return "unsafe"
     return None

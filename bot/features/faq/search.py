@@ -87,7 +87,7 @@ class SearchIndex:
     def __init__(self, entries: Iterable[Entry], lexicon: Lexicon) -> None:
         self.entries = tuple(entries)
         self.stopwords = lexicon.stopwords
-        self._rewrite = _phrase_rewriter(lexicon)
+        self.rewrite = _phrase_rewriter(lexicon)
         postings: dict[str, list[tuple[int, float, float]]] = {}
         self._questions: list[list[str]] = []  # per entry: its title and questions, folded and rewritten
         self._sorted: list[list[str]] = []
@@ -116,7 +116,7 @@ class SearchIndex:
             per_entry.append(weighted)
             self._cover.append(cover)
             lengths.append(sum(weighted.values()))
-            self._questions.append([self._rewrite(fold(q)) for q in (entry.title, *entry.questions)])
+            self._questions.append([self.rewrite(fold(q)) for q in (entry.title, *entry.questions)])
             # token_sort_ratio(a, b) is ratio(sorted(a), sorted(b)): sorting the questions once saves it per query.
             self._sorted.append([" ".join(sorted(q.split())) for q in self._questions[-1]])
         avg = sum(lengths) / len(lengths) if lengths else 1.0
@@ -158,7 +158,7 @@ class SearchIndex:
         self._corrections: dict[str, str | None] = {}
 
     def _words(self, text: str) -> list[str]:
-        return self._rewrite(fold(text)).split()
+        return self.rewrite(fold(text)).split()
 
     def correct(self, word: str) -> str | None:
         """The KB word this one is a typo of, or None when nothing is close enough."""
@@ -187,7 +187,7 @@ class SearchIndex:
         return best
 
     def analyse(self, query: str) -> Analysed:
-        text = self._rewrite(fold(query))
+        text = self.rewrite(fold(query))
         terms: list[str] = []
         unknown: list[str] = []
         for word in text.split():

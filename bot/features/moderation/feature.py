@@ -36,6 +36,7 @@ from bot.features.moderation.queue import (
     stored_reasons,
 )
 from bot.features.moderation.spam import RulesError, ScanMessage, Scanner, SpamRules, Verdict
+from bot.language.promotion import shared_promotion_model
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Moderation(Feature):
         self.rules_path = rules_path
         self.enabled = enabled
         self.rules_problem: str | None = None  # why scanning is off although spam.enabled is true
-        self.learning = Learning(storage, Scanner(self._initial_rules()))
+        self.learning = Learning(storage, Scanner(self._initial_rules(), language=shared_promotion_model().probability))
         self.queue = ModQueue(storage)
         self.posts = QueuePosts(self.queue)
 
@@ -225,7 +226,7 @@ class Moderation(Feature):
 
     def _probe(self, text: str, author: str, channel: str) -> Verdict:
         """Score a reported text without touching the live scanner's per-author memory."""
-        probe = Scanner(self.scanner.rules, self.scanner.model)
+        probe = Scanner(self.scanner.rules, self.scanner.model, self.scanner.language)
         probe.load_fingerprints(self.scanner.known_spam_fingerprints())
         return probe.scan(ScanMessage(id="report", author=author or "unknown", channel=channel, text=text,
                                       ts=time.time()))

@@ -85,7 +85,7 @@ class Learning:
                 log.error("the stored spam model could not be read (%s); starting from an empty model", exc)
         rows = await self.storage.fetchall(_FINGERPRINTS_SQL)
         stored = [r["fingerprint"] for r in rows]
-        scanner = Scanner(self.scanner.rules, model)
+        scanner = Scanner(self.scanner.rules, model, self.scanner.language)
         scanner.load_fingerprints(stored)
         self.scanner = scanner
         self._stored_fingerprints = set(stored)

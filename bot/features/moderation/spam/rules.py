@@ -52,6 +52,9 @@ class Weights:
     learned_spam_max: float = 1.0
     learned_ham_max: float = 0.8
     phrase_group_max: float = 2.0
+    language_spam_max: float = 0.9
+    language_ham_max: float = 0.4
+    same_offer_channels: float = 0.7
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Windows:
     burst_seconds: float = 60.0
     burst_count: int = 8
     new_member_hours: float = 72.0
+    offer_seconds: float = 3600.0
     author_history: int = 20
     max_authors: int = 20_000
 

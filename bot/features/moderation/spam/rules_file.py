@@ -75,6 +75,7 @@ _LIMITS: dict[str, tuple[bool, float, float, bool]] = {
     "burst_seconds": (False, 0, 86_400, True),
     "burst_count": (True, 2, 10_000, False),
     "new_member_hours": (False, 0, 24 * 365, False),
+    "offer_seconds": (False, 0, 86_400 * 7, False),
     "author_history": (True, 1, 10_000, False),
     "max_authors": (True, 1, 10_000_000, False),
     "dead_zone": (False, 0, 50, False),

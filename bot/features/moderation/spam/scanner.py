@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from bot.features.moderation.spam.fingerprints import (
@@ -22,6 +22,7 @@ from bot.features.moderation.spam.known_spam import KnownSpam
 from bot.features.moderation.spam.links import link_reasons
 from bot.features.moderation.spam.model import BayesModel
 from bot.features.moderation.spam.normalise import disguise_names, normalise_with_disguise
+from bot.features.moderation.spam.offers import offers
 from bot.features.moderation.spam.records import Reason, ScanMessage, Verdict
 from bot.features.moderation.spam.rules import SpamRules
 from bot.features.moderation.spam.signals import contact_reasons, mention_reasons, phrase_reasons
@@ -34,14 +35,17 @@ class _Seen(NamedTuple):
     channel: str
     shingles: frozenset[str]
     fingerprint: str
+    offers: frozenset[str] = frozenset()
 
 
 class Scanner:
     """Scores messages. Stateful: remembers recent messages per author, bounded by the rules' windows."""
 
-    def __init__(self, rules: SpamRules, model: BayesModel | None = None) -> None:
+    def __init__(self, rules: SpamRules, model: BayesModel | None = None,
+                 language: Callable[[str], float] | None = None) -> None:
         self.rules = rules  # replace at any time to hot-reload
         self.model = model if model is not None else BayesModel()
+        self.language = language  # P(spam) from the classifier trained on the bundled corpus, if any
         self._authors: OrderedDict[str, deque[_Seen]] = OrderedDict()
         self._clock = 0.0
         self._known = KnownSpam()
@@ -102,7 +106,10 @@ class Scanner:
         shingled = shingles(words)
         hashes = sketch(shingled)
         fp = sketch_hex(hashes)
-        self._behaviour_reasons(msg, ts, shingled, fp, rules, reasons)
+        offered = offers(msg.text if isinstance(msg.text, str) else "", text)
+        self._behaviour_reasons(msg, ts, shingled, fp, offered, rules, reasons)
+        if self.language is not None:
+            self._language_reason(text, rules, reasons)
 
         if self._known and len(shingled) >= rules.fingerprints.min_words:
             matches = self._known.matches(hashes, rules.fingerprints.min_similarity)
@@ -145,6 +152,19 @@ class Scanner:
             fingerprint=fp,
         )
 
+    def _language_reason(self, text: str, rules: SpamRules, reasons: list[Reason]) -> None:
+        assert self.language is not None
+        p = self.language(text)
+        w = rules.weights
+        if p >= 0.5:
+            weight = w.language_spam_max * min(1.0, (p - 0.5) / 0.4)
+            if weight >= 0.01:
+                reasons.append(Reason("language-model", round(weight, 3), f"reads like a sales pitch ({p:.2f})"))
+        elif p < 0.1 and w.language_ham_max:
+            weight = -w.language_ham_max * (0.1 - p) / 0.1
+            if weight <= -0.01:
+                reasons.append(Reason("language-model", round(weight, 3), f"reads like a member's post ({p:.2f})"))
+
     @staticmethod
     def _learned_weight(lo: float, rules: SpamRules) -> float:
         dz, full = rules.model.dead_zone, rules.model.full_at
@@ -154,7 +174,8 @@ class Scanner:
         return strength * (rules.weights.learned_spam_max if lo > 0 else -rules.weights.learned_ham_max)
 
     def _behaviour_reasons(
-        self, msg: ScanMessage, ts: float, shingled: frozenset[str], fp: str, rules: SpamRules, reasons: list[Reason]
+        self, msg: ScanMessage, ts: float, shingled: frozenset[str], fp: str, offered: frozenset[str],
+        rules: SpamRules, reasons: list[Reason]
     ) -> None:
         win, w = rules.windows, rules.weights
         authors = self._authors
@@ -165,7 +186,7 @@ class Scanner:
                 authors.popitem(last=False)
         else:
             authors.move_to_end(msg.author)
-        horizon = ts - max(win.duplicate_seconds, win.burst_seconds)
+        horizon = ts - max(win.duplicate_seconds, win.burst_seconds, win.offer_seconds)
         while history and history[0].ts < horizon:
             history.popleft()
 
@@ -205,7 +226,15 @@ class Scanner:
                     Reason("repeated-message", w.repeated_message, f"same text {near} times within {minutes:g} min")
                 )
 
-        history.append(_Seen(ts, msg.channel, shingled, fp))
+        if offered:
+            elsewhere = {seen.channel for seen in history
+                         if seen.channel != msg.channel and ts - seen.ts <= win.offer_seconds and seen.offers & offered}
+            if elsewhere:
+                shared = sorted({o for seen in history if seen.channel in elsewhere for o in seen.offers & offered})
+                reasons.append(Reason("same-offer-across-channels", w.same_offer_channels,
+                                      f"same {', '.join(shared[:3])} posted in {len(elsewhere) + 1} channels"))
+
+        history.append(_Seen(ts, msg.channel, shingled, fp, offered))
         while len(history) > win.author_history:
             history.popleft()
 

@@ -1,0 +1,28 @@
+"""What a pitch asks people to act on: sites, messenger handles, invites, phone numbers and codes. A spammer rewords
+the text from channel to channel, but the offer stays the same, so one author repeating it is strong evidence."""
+
+from __future__ import annotations
+
+import re
+
+_DOMAIN = re.compile(r"\b(?:https?://)?(?:www\.)?([a-z0-9][a-z0-9-]{1,62}(?:\.[a-z0-9-]{2,63})*\.[a-z]{2,24})\b")
+_HANDLE = re.compile(r"(?<![\w.])@([a-z0-9_.]{3,32})\b")
+_INVITE = re.compile(r"\b(?:discord\.gg|discord(?:app)?\.com/invite|t\.me|chat\.whatsapp\.com|join\.slack\.com)"
+                     r"/([a-z0-9_-]{2,64})")
+_PHONE = re.compile(r"\+?\d[\d ().-]{7,18}\d")
+# Codes: a word of capitals and digits with at least one of each, as people type promo codes (SAVE20, MIGRA15).
+_CODE = re.compile(r"\b(?=[A-Z0-9]{4,16}\b)(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]+\b")
+_NOT_DIGIT = re.compile(r"\D")
+_COMMON_DOMAINS = frozenset({"gmail.com", "yahoo.com", "hotmail.com", "outlook.com"})
+MAX_OFFERS = 12  # a message naming more is noise; the first dozen are plenty to recognise a repeat
+
+
+def offers(original: str, normalised: str) -> frozenset[str]:
+    """Tokens naming what the message offers: 'site:x.com', 'handle:x', 'invite:x', 'phone:123…', 'code:X1'."""
+    found: list[str] = []
+    found += [f"invite:{m}" for m in _INVITE.findall(normalised)]
+    found += [f"site:{d}" for d in _DOMAIN.findall(normalised) if d not in _COMMON_DOMAINS]
+    found += [f"handle:{h.strip('.')}" for h in _HANDLE.findall(normalised)]
+    found += ["phone:" + _NOT_DIGIT.sub("", p)[-9:] for p in _PHONE.findall(normalised)]
+    found += [f"code:{c}" for c in _CODE.findall(original[:5000])]
+    return frozenset(found[:MAX_OFFERS])

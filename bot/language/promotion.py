@@ -1,0 +1,45 @@
+"""How much a channel message reads like a promotional pitch: a logistic-regression classifier over hashed
+character and word n-grams, trained on the bundled labelled channel messages (spam of many kinds, and ordinary
+members' posts full of the words spam also uses: clinics, prices, insurers, links, moderators quoting the rules).
+
+It is one signal among the spam scanner's rules; the weights ship as `data/promotion.npz`
+(`python -m bot.language.train` rebuilds them).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from bot.language import shipped
+from bot.language.corpus import bundled
+from bot.language.features import Featuriser
+from bot.language.linear import LinearClassifier
+
+NAME = "promotion"
+FEATURES = Featuriser(char_sizes=(3, 4, 5), word_sizes=(1, 2))
+SETTINGS = {"l2": 1e-5, "epochs": 150, "positive_weight": 1.0}
+
+
+def training_rows() -> list[tuple[str, bool]]:
+    rows = [(r["text"], bool(r["spam"])) for name in ("stream", "spam_train") for r in bundled(name)]
+    rows += [(r["text"], False) for r in bundled("ordinary")]
+    return rows
+
+
+_lock = threading.Lock()
+_model: LinearClassifier | None = None
+
+
+def shared_promotion_model() -> LinearClassifier:
+    """The process's one promotion classifier: the shipped weights, or trained now if they are stale."""
+    global _model
+    with _lock:
+        if _model is None:
+            _model = shipped.load_or_train(NAME, {"spam": training_rows()}, FEATURES, SETTINGS)["spam"]
+        return _model
+
+
+def retrain() -> str:
+    rows = training_rows()
+    path = shipped.retrain_and_save(NAME, {"spam": rows}, FEATURES, SETTINGS)
+    return f"promotion model: {sum(y for _, y in rows)} spam and {sum(not y for _, y in rows)} ordinary -> {path}"
