@@ -25,7 +25,7 @@ from bot.core.contract import Adapter, IncomingMessage, SetupError, Staff
 from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role
 from bot.features.moderation import Moderation
-from bot.features.moderation.spam import RulesError
+from bot.features.moderation.spam import RulesError, ScanMessage
 from bot.runner import open_core
 from tests.conftest import ROOT, ConsoleSession, make_config
 from tests.fakes.slack_api import (
@@ -648,3 +648,23 @@ async def test_slack_spam_reaches_the_mod_channel_and_a_moderator_removes_it(tmp
         await core.close()
         await adapter.close()
         await fake.stop()
+
+
+async def test_per_author_memory_survives_a_restart(tmp_path: Path):
+    """A spammer who posted in one channel before the restart and rewords the pitch in another after it is still
+    recognised by the same offer (site, handle, code) across channels."""
+    cfg = make_config(tmp_path)
+    first = "Hey all, been using the MigraCalm patch for a month. Use code CALM25 at migracalm-store.shop"
+    second = "Honestly nothing else helped my attacks like this patch did, check migracalm-store.shop (CALM25)"
+    core = await open_core(cfg)
+    await core.start()
+    await core.on_message(message("discord", "100", "1", "77", first, "seller"))
+    await core.close()  # a graceful stop keeps the memory
+    core = await open_core(cfg)
+    await core.start()
+    try:
+        verdict = core.get(Moderation).scanner.scan(ScanMessage(
+            id="2", author="discord:77", channel="discord:200", text=second, ts=time.time()))
+        assert any(r.rule == "same-offer-across-channels" for r in verdict.reasons), verdict.reasons
+    finally:
+        await core.close()

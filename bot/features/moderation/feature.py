@@ -40,6 +40,9 @@ from bot.language.promotion import shared_promotion_model
 
 log = logging.getLogger(__name__)
 
+AUTHORS_SAVE_EVERY = 50  # messages between saves of the per-author memory
+AUTHORS_SAVE_SECONDS = 30.0
+
 QUEUE_LIST_MAX = 15
 
 
@@ -66,9 +69,15 @@ class Moderation(Feature):
         self.learning = Learning(storage, Scanner(self._initial_rules(), language=shared_promotion_model().probability))
         self.queue = ModQueue(storage)
         self.posts = QueuePosts(self.queue)
+        self._unsaved = 0
+        self._saved_at = time.monotonic()
 
     async def start(self) -> None:
         await self.learning.ensure_loaded()
+
+    async def stop(self) -> None:
+        if self.scanning:
+            await self.learning.save_authors()
 
     @property
     def scanner(self) -> Scanner:
@@ -124,6 +133,11 @@ class Moderation(Feature):
         if mod is not None and mod.channel == msg.ref.channel:
             return  # moderators quoting spam to each other
         await self.learning.ensure_loaded()
+        self._unsaved += 1
+        if self._unsaved >= AUTHORS_SAVE_EVERY or time.monotonic() - self._saved_at > AUTHORS_SAVE_SECONDS:
+            # Written every so often, and at stop: a crash loses at most the last few messages' memory.
+            self._unsaved, self._saved_at = 0, time.monotonic()
+            await self.learning.save_authors()
         verdict = self.scanner.scan(ScanMessage(
             id=msg.ref.encode(), author=msg.author_id, channel=f"{msg.ref.platform}:{msg.ref.channel}",
             text=msg.text, ts=msg.ts, author_joined_ts=msg.author_joined_ts, mention_count=msg.mass_mentions,

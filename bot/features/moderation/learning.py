@@ -87,6 +87,12 @@ class Learning:
         stored = [r["fingerprint"] for r in rows]
         scanner = Scanner(self.scanner.rules, model, self.scanner.language)
         scanner.load_fingerprints(stored)
+        authors = await self.storage.fetchone("SELECT value FROM spam_state WHERE key = 'authors'")
+        if authors is not None:
+            try:
+                scanner.load_authors_state(json.loads(authors["value"]))
+            except ValueError as exc:
+                log.error("the stored per-author spam memory could not be read (%s); starting without it", exc)
         self.scanner = scanner
         self._stored_fingerprints = set(stored)
 
@@ -112,6 +118,13 @@ class Learning:
                     await self.restore()  # memory follows the database, which rolled back
                 raise
         return won
+
+    async def save_authors(self) -> None:
+        """Keep the per-author memory (cross-channel copies, bursts) across a restart."""
+        state = json.dumps(self.scanner.authors_state(), separators=(",", ":"), ensure_ascii=False)
+        await self.storage.execute(
+            "INSERT INTO spam_state(key, value) VALUES ('authors', ?) ON CONFLICT(key) DO UPDATE SET "
+            "value = excluded.value, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", (state,))
 
     def _learn(self, item: QueueItem, spam: bool) -> None:
         self.scanner.model.learn(item.text, spam)

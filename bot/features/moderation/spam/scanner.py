@@ -74,6 +74,34 @@ class Scanner:
             if isinstance(fp, str) and fp and is_fingerprint(fp):
                 self._known.add(sketch_from_hex(fp), self.rules.fingerprints.max_known)
 
+    # -- per-author memory, kept across restarts ------------------------------------------------------
+
+    def authors_state(self) -> dict[str, list[list[object]]]:
+        """Recent messages per author as plain data (fingerprints, word shingles and offers; never the text)."""
+        return {author: [[seen.ts, seen.channel, seen.fingerprint, sorted(seen.shingles), sorted(seen.offers)]
+                         for seen in history]
+                for author, history in self._authors.items() if history}
+
+    def load_authors_state(self, state: object) -> None:
+        """Restore `authors_state`; anything malformed is skipped (a restart must never be stopped by it)."""
+        if not isinstance(state, dict):
+            return
+        win = self.rules.windows
+        for author, rows in list(state.items())[-win.max_authors:]:
+            if not isinstance(author, str) or not isinstance(rows, list):
+                continue
+            history: deque[_Seen] = deque(maxlen=None)
+            for row in rows[-win.author_history:]:
+                try:
+                    ts, channel, fp, words, offered = row
+                    history.append(_Seen(float(ts), str(channel), frozenset(map(str, words)), str(fp),
+                                         frozenset(map(str, offered))))
+                except (TypeError, ValueError):
+                    continue
+            if history:
+                self._authors[author] = history
+                self._clock = max(self._clock, history[-1].ts)
+
     # -- scanning -------------------------------------------------------------------------------------
 
     def scan(self, msg: ScanMessage) -> Verdict:
