@@ -312,3 +312,20 @@ def test_the_kb_own_questions_find_their_entries_and_never_trip_safety(faq: Faq)
     misses = [(q, want, label(faq, q)) for q, want in asked if label(faq, q) != want]
     assert not [m for m in misses if m[2] in ("unsafe", "crisis")], misses
     assert len(misses) <= len(asked) * 0.02, misses
+
+
+def test_a_close_runner_up_is_offered_as_the_first_button(tmp_path: Path):
+    """When two entries are almost equally likely, the best is the answer and the other the first button."""
+    kb = tmp_path / "kb"
+    shutil.copytree(ROOT / "faq", kb, ignore=shutil.ignore_patterns("[!_]*.yaml"))  # safety texts and lexicon only
+    (kb / "parking.yaml").write_text("entries:\n" + GOOD_ENTRY.format(id="parking-garage", q="where do I park my car")
+                                     + GOOD_ENTRY.format(id="parking-street", q="where can I park the car"))
+    faq = Faq(None, kb)
+    answer = faq.find("park car")
+    assert answer.entry is not None and answer.runner_up is not None and answer.runner_up != answer.entry
+    reply = faq.answer_reply(answer)
+    assert reply.buttons[0].action_id == f"faq:show:{answer.runner_up.id}"
+    (kb / "parking.yaml").write_text("entries:\n" + GOOD_ENTRY.format(id="parking-garage", q="where do I park my car")
+                                     + GOOD_ENTRY.format(id="opening-hours", q="when does the clinic open"))
+    clear = Faq(None, kb).find("park car")
+    assert clear.entry is not None and clear.runner_up is None  # one clear answer: related topics as usual

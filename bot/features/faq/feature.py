@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.core.commands import Option, action, command, completer
@@ -15,6 +16,7 @@ from bot.features.faq.gaps import Gap, GapLog
 from bot.features.faq.knowledge import Entry, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.features.faq.safety import Safety, classify
 from bot.features.faq.search import SearchIndex, fold
+from bot.language.corpus import bundled
 from bot.language.risk import shared_risk_model
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,35 @@ MAX_QUERY = 500
 # A bare "help" or "topics" after /faq asks what the FAQ covers, not for the entry that mentions helping.
 _TOPIC_WORDS = frozenset({"help", "topics", "topic", "list", "menu", "index", "ayuda", "aide", "hilfe"})
 SUGGESTION_FLOOR = 0.2
+
+
+# Mentions and formatting say nothing about the topic: "<@&123> @everyone **bold** cost" asks about cost.
+_MARKUP = re.compile(r"<[@#!:&/][^<>]{0,80}>|@(?:everyone|here|channel)\b|[*_~`|]{1,3}")
+RUNNER_UP_GAP = 0.08  # confidences this close: the second entry may well be what they meant
+DECLINE_ID = "-decline"
+DECLINE_MARGIN = 0.15
+EXAMPLE_WORDS = 60
+
+
+def build_index(kb: KnowledgeBase) -> SearchIndex:
+    """The KB's entries, each also findable by the bundled labelled questions members asked about it, and a
+    pseudo-entry of questions the KB should decline (other treatments, chit-chat, ketamine for pets)."""
+    examples: dict[str | None, list[str]] = {}
+    for row in bundled("faq_examples"):
+        examples.setdefault(row.get("entry"), []).append(row["text"])
+    for row in bundled("faq"):
+        if row.get("expect"):
+            examples.setdefault(row["expect"][0], []).append(row["text"])
+        elif row.get("label") == "off_topic":
+            examples.setdefault(None, []).append(row["text"])
+    # Long stories carry many words beside the question ("botox copays" in a question about cost): only the short
+    # examples sharpen the index, the long ones would blur it.
+    examples = {k: [t for t in v if len(t.split()) <= EXAMPLE_WORDS] for k, v in examples.items()}
+    entries = [replace(e, questions=(*e.questions, *examples.get(e.id, ()))) for e in kb.entries]
+    if examples.get(None) and kb.entries:
+        entries.append(replace(kb.entries[0], id=DECLINE_ID, title="(not in the knowledge base)", answer="",
+                               questions=tuple(examples[None]), tags=(), related=()))
+    return SearchIndex(entries, kb.lexicon)
 
 
 @dataclass(frozen=True)
@@ -35,6 +66,7 @@ class Answer:
     suggestions: tuple[Entry, ...]
     safety: Safety | None
     safety_text: str | None = None
+    runner_up: Entry | None = None  # a second answer almost as likely as the first, offered as the first button
 
     def to_json(self) -> dict:
         return {
@@ -62,7 +94,7 @@ class Faq(Feature):
         self.path = Path(path)
         self.min_confidence = min_confidence
         self.kb: KnowledgeBase = load_knowledge_base(self.path)
-        self.index = SearchIndex(self.kb.entries, self.kb.lexicon)
+        self.index = build_index(self.kb)
 
     # -- the engine ---------------------------------------------------------------------------------------
 
@@ -70,7 +102,7 @@ class Faq(Feature):
         """Re-read the folder. On any problem keep serving the current KB and return the problems."""
         try:
             kb = load_knowledge_base(self.path)
-            index = SearchIndex(kb.entries, kb.lexicon)
+            index = build_index(kb)
         except KnowledgeBaseError as exc:
             return [str(p) for p in exc.problems]
         self.kb, self.index = kb, index  # swapped together: a reader never sees a new KB with an old index
@@ -83,9 +115,15 @@ class Faq(Feature):
         if safety is not None:
             text = self.kb.safety.crisis_reply if safety == "crisis" else self.kb.safety.unsafe_reply
             return Answer(query, None, 0.0, (), safety, text)
-        hits = self.index.search(query, limit=4)
-        if hits and hits[0].confidence >= self.min_confidence:
-            return Answer(query, hits[0].entry, hits[0].confidence, tuple(h.entry for h in hits[1:]), None)
+        hits = self.index.search(_MARKUP.sub(" ", query), limit=5)
+        # Nearest to questions the KB should not answer, and no entry stands out clearly enough to overrule that.
+        declined = bool(hits) and hits[0].entry.id == DECLINE_ID
+        hits = [h for h in hits if h.entry.id != DECLINE_ID]
+        declined = declined and (not hits or hits[0].confidence < self.min_confidence + DECLINE_MARGIN)
+        if hits and not declined and hits[0].confidence >= self.min_confidence:
+            close = len(hits) > 1 and hits[0].confidence - hits[1].confidence <= RUNNER_UP_GAP
+            return Answer(query, hits[0].entry, hits[0].confidence, tuple(h.entry for h in hits[1:4]), None,
+                          runner_up=hits[1].entry if close else None)
         suggestions = tuple(h.entry for h in hits[:3] if h.confidence >= SUGGESTION_FLOOR)
         return Answer(query, None, hits[0].confidence if hits else 0.0, suggestions, None)
 
@@ -113,9 +151,11 @@ class Faq(Feature):
 
     # -- replies ------------------------------------------------------------------------------------------
 
-    def entry_reply(self, entry: Entry, *, ephemeral: bool = True, share: bool = True) -> Reply:
-        related = [self.kb.get(r) for r in entry.related]
-        buttons = [Button(e.title, f"faq:show:{e.id}") for e in related if e is not None][:4]
+    def entry_reply(self, entry: Entry, *, ephemeral: bool = True, share: bool = True,
+                    runner_up: Entry | None = None) -> Reply:
+        related = [runner_up] if runner_up is not None else []
+        related += [e for e in (self.kb.get(r) for r in entry.related) if e is not None and e != runner_up]
+        buttons = [Button(e.title, f"faq:show:{e.id}") for e in related][:4]
         if share and ephemeral:
             buttons.append(Button("Share in channel", f"faq:share:{entry.id}", "primary"))
         return Reply(
@@ -128,7 +168,7 @@ class Faq(Feature):
             return Reply(title="Please take care" if answer.safety == "crisis" else "I can't help with that",
                          text=answer.safety_text or "", ephemeral=True)
         if answer.entry is not None:
-            return self.entry_reply(answer.entry)
+            return self.entry_reply(answer.entry, runner_up=answer.runner_up)
         if answer.suggestions:
             return Reply(
                 title="I'm not sure I understood",
@@ -199,7 +239,8 @@ class Faq(Feature):
     @completer("faq", "question")
     async def complete_question(self, partial: str) -> list[tuple[str, str]]:
         """(label, value) pairs: entry titles matching what the member has typed so far."""
-        return [(e.title, f"entry:{e.id}") for e in self.index.complete(partial[:MAX_QUERY], limit=25)]
+        return [(e.title, f"entry:{e.id}") for e in self.index.complete(partial[:MAX_QUERY], limit=26)
+                if e.id != DECLINE_ID][:25]
 
     @action("faq")
     async def on_button(self, act: Action, parts: list[str]) -> Reply:
