@@ -446,7 +446,8 @@ async def test_modqueue_and_modstats(core: Core, console: ConsoleSession):
     lines = listing.text.splitlines()
     assert listing.title == "Review queue: 3 waiting" and len(lines) == 3
     assert lines[0].startswith("#3 · ") and lines[2].startswith("#1 · maria · score ")  # newest first
-    assert "drug-sale: drugs for sale" in lines[2] and " ago" in lines[2]
+    top = max(json.loads((await items(core))[0]["reasons"]), key=lambda r: r["weight"])  # the strongest reason
+    assert f"{top['rule']}: {top['detail']}" in lines[2] and " ago" in lines[2]
     assert [b.action_id for b in listing.buttons] == ["queue:3:show", "queue:2:show", "queue:1:show"]
     shown = await press(core, 1, "show", ANA)
     assert shown.ephemeral and len(shown.buttons) == 4
@@ -548,7 +549,7 @@ def write_config(tmp_path: Path, rules: Path) -> Path:
 
 
 def test_cli_scan_json_lines(tmp_path: Path):
-    pitch = "Join my trading group, I made $5000 in 3 days"  # below the threshold once; not in three channels
+    pitch = "Join my group, I made $5000 in 3 days"  # below the threshold once; not in three channels
     lines = [
         {"id": "a1", "author": "u1", "channel": "general", "text": SPAM, "ts": 1000},
         {"id": "a2", "author": "u2", "channel": "general", "text": INNOCENT[0], "ts": 1001},
