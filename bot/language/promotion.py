@@ -9,6 +9,7 @@ It is one signal among the spam scanner's rules; the weights ship as `data/promo
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 
 from bot.language import shipped
 from bot.language.corpus import bundled
@@ -16,7 +17,7 @@ from bot.language.features import Featuriser
 from bot.language.linear import LinearClassifier
 
 NAME = "promotion"
-FEATURES = Featuriser(char_sizes=(3, 4, 5), word_sizes=(1, 2))
+FEATURES = Featuriser(char_sizes=(4, 5), word_sizes=())  # as good as with words (cross-validated), and faster
 SETTINGS = {"l2": 1e-5, "epochs": 150, "positive_weight": 1.0}
 
 
@@ -26,16 +27,25 @@ def training_rows() -> list[tuple[str, bool]]:
     return rows
 
 
+class PromotionModel:
+    """P(spam) of a text, remembering recent answers: chat repeats itself ("thanks!", "same here") and so do
+    spammers, and a repeat costs a dictionary look-up instead of featurising again."""
+
+    def __init__(self, classifier: LinearClassifier, remember: int = 4096) -> None:
+        self.classifier = classifier
+        self.probability = lru_cache(maxsize=remember)(classifier.probability)
+
+
 _lock = threading.Lock()
-_model: LinearClassifier | None = None
+_model: PromotionModel | None = None
 
 
-def shared_promotion_model() -> LinearClassifier:
+def shared_promotion_model() -> PromotionModel:
     """The process's one promotion classifier: the shipped weights, or trained now if they are stale."""
     global _model
     with _lock:
         if _model is None:
-            _model = shipped.load_or_train(NAME, {"spam": training_rows()}, FEATURES, SETTINGS)["spam"]
+            _model = PromotionModel(shipped.load_or_train(NAME, {"spam": training_rows()}, FEATURES, SETTINGS)["spam"])
         return _model
 
 
