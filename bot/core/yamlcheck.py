@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,15 @@ class YamlFile:
     def add(self, node: yaml.Node | None, message: str) -> None:
         line = node.start_mark.line + 1 if node is not None else 1
         self.problems.append(Problem(self.name, line, message))
+
+    def unknown_keys(self, mapping: dict[str, tuple[yaml.Node, yaml.Node]], allowed: Iterable[str], *,
+                     where: str = "", prefix: str = "", hint: str = "allowed") -> list[str]:
+        """Report every key not in `allowed` ("where: unknown key 'prefix.key' (hint: a, b)"); returns them."""
+        known = list(allowed)
+        unknown = [key for key in mapping if key not in known]
+        for key in unknown:
+            self.add(mapping[key][0], f"{where}unknown key '{prefix}{key}' ({hint}: {', '.join(known)})")
+        return unknown
 
     def mapping(self, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
         """Keys of a mapping node -> (key node, value node); reports duplicate keys, which YAML silently merges."""

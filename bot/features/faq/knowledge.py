@@ -221,9 +221,7 @@ def _load_entry(doc: YamlFile, node: yaml.Node, topic: str, id_places: dict[str,
             doc.add(fields["id"][1], f"duplicate id '{raw_id}' (first defined at {id_places[str(raw_id)]})")
         elif isinstance(raw_id, str | int):
             id_places[str(raw_id)] = here
-    for key, (knode, _) in fields.items():
-        if key not in ENTRY_KEYS:
-            doc.add(knode, f"{name}: unknown key '{key}' (allowed: {', '.join(ENTRY_KEYS)})")
+    doc.unknown_keys(fields, ENTRY_KEYS, where=f"{name}: ")
     for key in REQUIRED_KEYS:
         if key not in fields:
             doc.add(node, f"{name}: missing required key '{key}'")
@@ -317,9 +315,7 @@ def _load_safety(doc: YamlFile) -> SafetyTexts | None:
     top = doc.mapping(doc.root, "file")
     if top is None:
         return None
-    for key, (knode, _) in top.items():
-        if key not in SAFETY_KEYS:
-            doc.add(knode, f"unknown key '{key}' (allowed: {', '.join(SAFETY_KEYS)})")
+    doc.unknown_keys(top, SAFETY_KEYS)
     texts: dict[str, str | None] = {}
     for key in ("disclaimer", "unsafe_reply", "crisis_reply"):
         if key not in top:

@@ -110,9 +110,7 @@ class _RulesLoader:
         top = yf.mapping(yf.root, "rules file")
         if top is None:
             raise RulesError([str(p) for p in yf.problems])
-        for key, (key_node, _) in top.items():
-            if key not in _TOP_KEYS:
-                self.add(key_node, f"unknown key '{key}' (expected one of: {', '.join(sorted(_TOP_KEYS))})")
+        yf.unknown_keys(top, sorted(_TOP_KEYS), hint="expected one of")
         version = top.get("version")
         if version is not None and self.number(version[1], "version", integer=True) not in (1, None):
             self.add(version[1], "version must be 1")
@@ -192,9 +190,9 @@ class _RulesLoader:
         if mapping is None:
             return obj
         known = {f.name: f for f in fields(cls)}
-        for key, (key_node, value_node) in mapping.items():
-            if key not in known:
-                self.add(key_node, f"unknown key '{name}.{key}' (expected one of: {', '.join(known)})")
+        unknown = self.yf.unknown_keys(mapping, known, prefix=f"{name}.", hint="expected one of")
+        for key, (_key, value_node) in mapping.items():
+            if key in unknown:
                 continue
             if weights:
                 value = self.number(value_node, f"{name}.{key}", minimum=0, maximum=100)
@@ -222,10 +220,11 @@ class _RulesLoader:
         mapping = self.yf.mapping(node, "links")
         if mapping is None:
             return lr
+        unknown = self.yf.unknown_keys(mapping, sorted(_LINK_KEYS), prefix="links.", hint="expected one of")
         for key, (key_node, value_node) in mapping.items():
-            if key not in _LINK_KEYS:
-                self.add(key_node, f"unknown key 'links.{key}' (expected one of: {', '.join(sorted(_LINK_KEYS))})")
-            elif key == "invite_patterns":
+            if key in unknown:
+                continue
+            if key == "invite_patterns":
                 patterns = []
                 for value, item in self.yf.text_list(value_node, "links.invite_patterns"):
                     if self.regex(value, item, "links.invite_patterns") is not None:
