@@ -8,6 +8,7 @@ key. Secret values are wrapped in `Secret`, whose repr and str never show the va
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -19,6 +20,7 @@ from typing import Any
 import yaml
 
 from bot.core.contract import SetupError
+from bot.core.yamlcheck import UnsafeYaml, compose_admin_yaml
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -151,6 +153,13 @@ _CHOICES = {
 }
 
 
+_RANGES: dict[str, tuple[float, float]] = {
+    "faq.min_confidence": (0.0, 1.0),
+    "polls.update_debounce": (0.0, 3600.0),
+    "slack.port": (0, 65535),  # 0: any free port (tests)
+}
+
+
 def load_config(path: str | Path | None) -> Config:
     """Read, substitute and validate a config file. `None` gives the defaults."""
     if path is None:
@@ -160,8 +169,12 @@ def load_config(path: str | Path | None) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot read config: not UTF-8 text (byte {exc.start})") from None
     try:
-        node = yaml.compose(text)
+        node = compose_admin_yaml(text)
+    except UnsafeYaml as exc:
+        raise ConfigError(f"{path}:{exc.line}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
@@ -200,6 +213,10 @@ def _fill(target: Any, node: yaml.Node, file: str, prefix: str, problems: list[s
         except ValueError as exc:
             problems.append(f"{kwhere}: {full}: {exc}")
             continue
+        if full in _RANGES and not (_RANGES[full][0] <= value <= _RANGES[full][1]):
+            low, high = _RANGES[full]
+            problems.append(f"{kwhere}: {full}: must be between {low:g} and {high:g}")
+            continue
         if full in _CHOICES and value not in _CHOICES[full] and str(value).lower() not in _CHOICES[full]:
             problems.append(f"{kwhere}: {full}: must be one of {', '.join(sorted(_CHOICES[full]))}")
             continue
@@ -227,27 +244,42 @@ def _convert(hint: Any, node: yaml.Node, key: str) -> Any:
     return _scalar(hint, node, key)
 
 
+def _shown(node: yaml.ScalarNode) -> str:
+    """How a bad value is quoted in an error: as written in the file, so a value that came from the environment
+    (which may be a token put in the wrong variable) is never echoed, and clipped."""
+    text = node.value
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
 def _scalar(kind: type, node: yaml.Node, key: str) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         raise ValueError(f"items must be plain {kind.__name__} values")
     raw = _substitute(node.value, key, secret=False)
+    if kind is not str and not raw.strip() and _ENV_REF.search(node.value):
+        raise ValueError(f"is empty: the environment variable in {node.value} is not set")
     if kind is bool:
         low = raw.strip().lower()
         if low in ("true", "yes", "on", "1"):
             return True
         if low in ("false", "no", "off", "0", ""):
             return False
-        raise ValueError(f"must be true or false, not {raw!r}")
+        raise ValueError(f"must be true or false, not {_shown(node)}")
     if kind is int:
+        text = raw.strip() or "0"
+        if len(text) > 30:  # int() of thousands of digits is slow and no setting is that big
+            raise ValueError(f"must be a whole number of at most 30 digits, not {_shown(node)}")
         try:
-            return int(raw.strip() or 0)
+            return int(text)
         except ValueError:
-            raise ValueError(f"must be a whole number, not {raw!r}") from None
+            raise ValueError(f"must be a whole number, not {_shown(node)}") from None
     if kind is float:
         try:
-            return float(raw)
+            number = float(raw)
         except ValueError:
-            raise ValueError(f"must be a number, not {raw!r}") from None
+            raise ValueError(f"must be a number, not {_shown(node)}") from None
+        if not math.isfinite(number):
+            raise ValueError(f"must be a finite number, not {_shown(node)}")
+        return number
     return raw
 
 

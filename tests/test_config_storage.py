@@ -88,3 +88,71 @@ async def test_a_failed_transaction_changes_nothing(tmp_path: Path):
             raise RuntimeError("boom")
     assert await storage.fetchall("SELECT * FROM audit_log") == []
     await storage.close()
+
+
+BILLION_LAUGHS = "a: &a ['lol','lol','lol','lol','lol','lol','lol','lol','lol']\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},"
+    f"*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n" for i in range(8))
+
+
+def test_a_billion_laughs_file_is_refused_at_once_everywhere(tmp_path: Path):
+    import time
+
+    from bot.features.faq.knowledge import KnowledgeBaseError, load_knowledge_base
+    from bot.features.moderation.spam import RulesError, SpamRules
+
+    kb = tmp_path / "faq"
+    kb.mkdir()
+    (kb / "bomb.yaml").write_text(BILLION_LAUGHS, encoding="utf-8")
+    rules = tmp_path / "spam.yaml"
+    rules.write_text(BILLION_LAUGHS, encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text(BILLION_LAUGHS, encoding="utf-8")
+    started = time.perf_counter()
+    with pytest.raises(KnowledgeBaseError) as kb_err:
+        load_knowledge_base(kb)
+    with pytest.raises(RulesError) as rules_err:
+        SpamRules.load(rules)
+    with pytest.raises(ConfigError) as cfg_err:
+        load_config(config)
+    assert time.perf_counter() - started < 5
+    for err in (str(kb_err.value), str(rules_err.value), str(cfg_err.value)):
+        assert ":1: anchors and aliases" in err, err
+
+
+def test_huge_and_non_utf8_admin_files_get_one_clear_line(tmp_path: Path):
+    from bot.features.moderation.spam import RulesError, SpamRules
+
+    big = tmp_path / "spam.yaml"
+    big.write_text("threshold: 1.0\n" + "# padding\n" * 300_000, encoding="utf-8")
+    with pytest.raises(RulesError) as err:
+        SpamRules.load(big)
+    assert "too large" in str(err.value)
+    latin = tmp_path / "config.yaml"
+    latin.write_bytes("log_level: INFO\n# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as cfg_err:
+        load_config(latin)
+    assert "not UTF-8" in str(cfg_err.value)
+
+
+def test_config_mistakes_are_one_line_each_and_never_echo_the_environment(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", "MTIz.secret-token-value")
+    monkeypatch.delenv("UNSET_PORT", raising=False)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "faq:\n  min_confidence: 5\n"
+        "slack:\n  port: 99999\n"
+        "discord:\n  mod_channel_id: ${DISCORD_TOKEN}\n  guild_ids: [" + "9" * 5000 + "]\n"
+        "polls:\n  update_debounce: nan\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = str(err.value)
+    assert "secret-token-value" not in text and "${DISCORD_TOKEN}" in text
+    assert f"{path}:2: faq.min_confidence: must be between 0 and 1" in text
+    assert f"{path}:4: slack.port: must be between 0 and 65535" in text
+    assert "at most 30 digits" in text and "finite" in text
+    assert len(text) < 2000
+    path.write_text("slack:\n  port: ${UNSET_PORT}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "slack.port: is empty" in str(err.value)

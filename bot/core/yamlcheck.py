@@ -13,6 +13,31 @@ import yaml
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MAX_FILE_BYTES = 2_000_000  # far above any real admin file; a bigger one is a mistake or an attack
+
+
+class UnsafeYaml(ValueError):
+    """An admin file the bot refuses to read: too big, or with aliases that could expand without bound."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def compose_admin_yaml(text: str) -> yaml.Node | None:
+    """Parse admin-edited YAML into nodes (with line marks), refusing what could hang or exhaust the bot.
+
+    Anchors and aliases are refused outright: a few nested ones ("billion laughs") expand to gigabytes when the
+    nodes are walked, and admins' files never need them. Raises UnsafeYaml or yaml.YAMLError."""
+    if len(text) > MAX_FILE_BYTES:
+        raise UnsafeYaml(1, f"file is too large ({len(text):,} characters; the limit is {MAX_FILE_BYTES:,})")
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            line = event.start_mark.line + 1 if event.start_mark else 1
+            raise UnsafeYaml(line, "anchors and aliases (& and *) are not allowed here; write the value out")
+    return yaml.compose(text, Loader=_LOADER)
+
+
 @dataclass(frozen=True)
 class Problem:
     file: str
@@ -37,7 +62,9 @@ class YamlFile:
             self.problems.append(Problem(self.name, 1, f"cannot read file: {exc}"))
             return
         try:
-            self.root = yaml.compose(text, Loader=_LOADER)
+            self.root = compose_admin_yaml(text)
+        except UnsafeYaml as exc:
+            self.problems.append(Problem(self.name, exc.line, str(exc)))
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
             line = mark.line + 1 if mark else 1
