@@ -716,3 +716,55 @@ def test_holdout_set_accuracy(rules: SpamRules) -> None:
     recall, fpr, wrong = evaluate(rules, "spam_holdout.jsonl")
     assert recall >= 0.8, wrong
     assert fpr <= 0.08, wrong
+
+
+# -- hostile input: no pattern may take super-linear time ---------------------------------------------------
+
+HOSTILE_PIECES = ["@ ", "$ ", "+ ", "@", "a", "a.", ". ", "-", "k\u200b", "e\u0301", "е", "1 ", "http://", "www.",
+                  "dot com ", "\t", "@x", ".com", "a b ", "𝐤", "\u202e", "!!", "🙂"]
+
+
+def hostile_texts(seed: int, count: int = 30) -> list[str]:
+    """Runs of one or two building blocks (where regex backtracking hides) and random mixes of all of them."""
+    import random
+
+    rng = random.Random(seed)
+    texts = [piece * 40 for piece in HOSTILE_PIECES]
+    texts += [(a + b) * 40 for a in HOSTILE_PIECES[:8] for b in HOSTILE_PIECES[:8]]
+    for _ in range(count):
+        texts.append("".join(rng.choice(HOSTILE_PIECES) for _ in range(rng.randint(5, 60))))
+    return texts
+
+
+def slowest_scan(scanner: Scanner, text: str) -> float:
+    timings = []
+    for _ in range(3):
+        started = time.process_time()
+        scanner.scan(ScanMessage(id="x", author="fuzz", channel="c", text=text, ts=1.0))
+        timings.append(time.process_time() - started)
+    return min(timings)
+
+
+def test_the_scanner_is_linear_on_hostile_strings(scanner: Scanner):
+    """Every hostile pattern scaled from 4,000 to 40,000 characters (Slack's limit) must take about 10 times as
+    long, not 100: a quadratic regex shows at once. Generous bounds, for noisy shared machines."""
+    worst = []
+    for text in hostile_texts(seed=11):
+        unit = text
+        small = (unit * (4_000 // len(unit) + 1))[:4_000]
+        large = (unit * (40_000 // len(unit) + 1))[:40_000]
+        t_small, t_large = slowest_scan(scanner, small), slowest_scan(scanner, large)
+        worst.append((t_large, t_large / max(t_small, 1e-4), repr(unit[:30])))
+    slowest = max(worst)
+    assert slowest[0] < 0.25, slowest  # the target is 25 ms; this only catches the seconds a quadratic costs
+    assert max(w[1] for w in worst) < 40, max(worst, key=lambda w: w[1])
+
+
+def test_admin_patterns_that_could_freeze_the_bot_are_refused_with_file_and_line(tmp_path: Path):
+    for pattern in ("(a+)+$", "x(\\\\w+\\\\s?)*$", "(?:x+y?)*z"):
+        path = tmp_path / "spam.yaml"
+        rule = f'    - {{pattern: "{pattern}", weight: 1}}\n'
+        path.write_text("threshold: 1.0\nphrases:\n  x:\n" + rule, encoding="utf-8")
+        with pytest.raises(RulesError) as err:
+            SpamRules.load(path)
+        assert f"{path}:4:" in str(err.value) and "could freeze the bot" in str(err.value), pattern

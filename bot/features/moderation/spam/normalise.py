@@ -84,7 +84,10 @@ _ASCII_CONTROLS = {c: None for c in (*range(0, 9), *range(14, 32), 127)} | {11: 
 
 # Single characters separated by spaces ("c a l l  m e"): two or more spaces separate the words.
 # It starts and ends on a letter or digit, so a dash or full stop after the run stays where it was.
-_SPACED = re.compile(r"(?<!\S)[a-z0-9@$+](?:[ \t]+[a-z0-9@$+.:/-](?!\S))+[ \t]+[a-z0-9](?!\S)")
+# Possessive: a run of single characters is taken whole, once, and its tail trimmed in _join_spaced. With a
+# backtracking "+" followed by a required letter, "@ @ @ …" was retried from every position (quadratic).
+_SPACED = re.compile(r"(?<!\S)[a-z0-9@$+](?:[ \t]+[a-z0-9@$+.:/-](?!\S))++")
+
 _WIDE_GAP = re.compile(r"[ \t]{2,}")
 # Single characters separated by punctuation ("t.e.l.e.g.r.a.m", "n-i-t-r-o").
 _DOTTED = re.compile(r"(?<![a-z0-9])[a-z0-9](?:[._*-][a-z0-9]){2,}(?![a-z0-9])")
@@ -176,11 +179,31 @@ def normalise_with_disguise(text: Any, limit: int) -> tuple[str, int]:
     return " ".join(text.split()), disguise
 
 
+_ALNUM_CHAR = re.compile(r"[a-z0-9]")
+
+
+def _drop_last_token(run: str, end: int) -> int:
+    """Where `run[:end]` ends once its last token and the gap before it are dropped (tokens are one character)."""
+    k = end - 1
+    while k >= 0 and run[k] not in " \t":
+        k -= 1
+    while k >= 0 and run[k] in " \t":
+        k -= 1
+    return k + 1
+
+
 def _join_spaced(m: re.Match[str], joined: list[int]) -> str:
-    words = [word.replace(" ", "").replace("\t", "") for word in _WIDE_GAP.split(m.group())]
+    run = m.group()
+    end = len(run)
+    while end and not _ALNUM_CHAR.match(run[end - 1]):  # the run must end on a letter or digit: drop the tail
+        end = _drop_last_token(run, end)
+    body = run[:end]
+    if len(body.split()) < 3:
+        return run
+    words = [word.replace(" ", "").replace("\t", "") for word in _WIDE_GAP.split(body)]
     if any(sum(c.isalpha() for c in word) >= 4 for word in words):  # "a b c" lists are not disguise
         joined[0] += 1
-    return " ".join(words)
+    return " ".join(words) + run[end:]
 
 
 def _join_dotted(m: re.Match[str], joined: list[int]) -> str:

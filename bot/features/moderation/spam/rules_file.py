@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from bot.core.regexcheck import backtracking_risk
 from bot.core.yamlcheck import YamlFile
 from bot.features.moderation.spam.phrases import Phrase
 from bot.features.moderation.spam.rules import (
@@ -258,6 +259,10 @@ class _RulesLoader:
             return None
         if compiled.match(""):
             self.add(node, f"{what}: pattern matches empty text, so it would match every message: {pattern!r}")
+            return None
+        risk = backtracking_risk(pattern)
+        if risk:
+            self.add(node, f"{what}: regular expression could freeze the bot on a crafted message: {risk}: {pattern!r}")
             return None
         return compiled
 

@@ -12,7 +12,9 @@ __all__ = ["contact_reasons", "mention_reasons", "phrase_reasons"]
 _PHONE_HINT = re.compile(r"\d[\d ().-]{6}")
 _PHONE = re.compile(r"(?<![\w$€£.,/+-])\+?\(?\d[\d ().-]{6,24}\d(?![\w%€$£])")
 _PHONE_GROUPS = re.compile(r"\d+")
-_EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
+# Starts only where a run of address characters starts, and takes it possessively: otherwise "@" after a long
+# word is tried from every position of the word (quadratic).
+_EMAIL = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9][a-z0-9._%+-]*+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
 
 
 def phrase_reasons(text: str, tokens: set[str], rules: SpamRules, reasons: list[Reason]) -> None:
