@@ -156,3 +156,22 @@ def test_config_mistakes_are_one_line_each_and_never_echo_the_environment(tmp_pa
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert "slack.port: is empty" in str(err.value)
+
+
+def test_a_damaged_database_stops_every_command_at_once_with_one_line(tmp_path: Path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "bot.db").write_bytes(b"this is not a database" * 300)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"storage:\n  path: {tmp_path / 'bot.db'}\nfaq:\n  path: {root / 'faq'}\n"
+                      f"polls:\n  templates: {root / 'polls' / 'templates.yaml'}\nspam:\n  rules: "
+                      f"{root / 'rules' / 'spam.yaml'}\n", encoding="utf-8")
+    for args, stdin in ((["console", "--config", str(config)], "/faq cost\n"),
+                        (["faq", "ask", "--config", str(config), "cost"], ""),
+                        (["faq", "gaps", "--config", str(config)], "")):
+        result = subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
+                                cwd=root, timeout=30)  # it used to hang here after a traceback
+        assert result.returncode == 2, (args, result.stderr)
+        assert "the database file is damaged" in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bot.config import Config, load_config
+from bot.config import Config, ConfigError, load_config
 from bot.core.contract import SetupError
 from bot.core.storage import Storage
 from bot.features.faq.knowledge import KnowledgeBaseError
@@ -63,8 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     except KnowledgeBaseError as exc:
         print(f"the knowledge base has {len(exc.problems)} problem(s):\n{exc}", file=sys.stderr)
         return 1
-    except SetupError as exc:
+    except ConfigError as exc:
         print(f"config error:\n{exc}", file=sys.stderr)
+        return 2
+    except SetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+
+from bot.core.contract import SetupError
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +49,29 @@ class Storage:
 
     @classmethod
     async def open(cls, path: str | Path) -> Storage:
+        """Open (creating if new) and migrate the database; raises StorageError with one line saying what to do."""
         path = str(path)
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives a process kill; only an OS crash may lose the last commits.
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
-        storage = cls(db, path)
-        await storage.migrate()
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(f"{path}: cannot open the database ({exc}); check the folder exists and is "
+                               "writable by the bot") from None
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives a process kill; only an OS crash may lose the last commits.
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            storage = cls(db, path)
+            await storage.migrate()
+        except sqlite3.Error as exc:
+            # Close the connection's thread, or the process would hang on exit instead of letting the process
+            # manager restart it.
+            await db.close()
+            raise StorageError(_explain(path, exc)) from None
         return storage
 
     async def close(self) -> None:
@@ -119,6 +133,21 @@ class Storage:
             "INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)",
             (actor, action, subject, detail),
         )
+
+
+class StorageError(SetupError):
+    """The database cannot be used; the message is one line naming the file and what to do."""
+
+
+def _explain(path: str, exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return (f"{path}: the database is read-only or its folder is not writable ({text}); give the bot write "
+                "access to the file and its folder")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (f"{path}: the database file is damaged ({text}); restore a backup, or move the file away to "
+                "start with an empty one")
+    return f"{path}: the database cannot be used ({text})"
 
 
 def _split_sql(sql: str) -> list[str]:
