@@ -121,6 +121,14 @@ class WellbeingConfig:
 
 
 @dataclass
+class LimitsConfig:
+    # Per member (moderators and admins exempt); 0 switches a limit off.
+    commands_per_minute: int = 30  # any command or button press
+    polls_per_hour: int = 5
+    reports_per_hour: int = 10
+
+
+@dataclass
 class ConsoleConfig:
     # Role given to console users unless --role says otherwise.
     default_role: str = "member"
@@ -134,6 +142,7 @@ class Config:
     spam: SpamConfig = field(default_factory=SpamConfig)
     polls: PollsConfig = field(default_factory=PollsConfig)
     wellbeing: WellbeingConfig = field(default_factory=WellbeingConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
@@ -157,6 +166,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "faq.min_confidence": (0.0, 1.0),
     "polls.update_debounce": (0.0, 3600.0),
     "slack.port": (0, 65535),  # 0: any free port (tests)
+    "limits.commands_per_minute": (0, 100_000),
+    "limits.polls_per_hour": (0, 100_000),
+    "limits.reports_per_hour": (0, 100_000),
 }
 
 

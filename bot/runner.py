@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from bot.config import Config, missing_settings
 from bot.core.contract import Adapter, Feature, StartupError
 from bot.core.core import Core
+from bot.core.ratelimit import Limit, Limits
 from bot.core.storage import Storage
 from bot.features import bundled
 from bot.logs import setup_logging
@@ -28,7 +29,10 @@ async def open_core(cfg: Config, extra_features: Iterable[Feature] = ()) -> Core
     except Exception:
         await storage.close()
         raise
-    return Core(storage, [*features, *extra_features])
+    limits = Limits(any=Limit(cfg.limits.commands_per_minute, 60.0),
+                    by_name={"poll": Limit(cfg.limits.polls_per_hour, 3600.0),
+                             "report": Limit(cfg.limits.reports_per_hour, 3600.0)})
+    return Core(storage, [*features, *extra_features], limits)
 
 
 def build_adapters(core: Core, cfg: Config) -> list[Adapter]:

@@ -768,3 +768,19 @@ def test_admin_patterns_that_could_freeze_the_bot_are_refused_with_file_and_line
         with pytest.raises(RulesError) as err:
             SpamRules.load(path)
         assert f"{path}:4:" in str(err.value) and "could freeze the bot" in str(err.value), pattern
+
+
+def test_per_author_memory_is_bounded_by_size_not_by_message_count(scanner: Scanner):
+    from bot.features.moderation.spam.scanner import MAX_REMEMBERED_WORDS, WORDS_PER_MESSAGE
+
+    rng = random.Random(3)
+    vocabulary = [f"w{i}q" for i in range(20_000)]
+    for n in range(400):
+        text = " ".join(rng.choice(vocabulary) for _ in range(3_000))  # about 20,000 characters each
+        scanner.scan(ScanMessage(id=str(n), author=f"a{n % 40}", channel="c", text=text, ts=1_000.0 + n))
+    assert scanner.remembered_words() <= min(MAX_REMEMBERED_WORDS, 400 * WORDS_PER_MESSAGE)
+    # A long copy of one of them, reposted by the same author elsewhere, is still recognised as a duplicate.
+    text = " ".join(rng.choice(vocabulary) for _ in range(3_000))
+    scanner.scan(ScanMessage(id="x1", author="dup", channel="c1", text=text, ts=5_000.0))
+    again = scanner.scan(ScanMessage(id="x2", author="dup", channel="c2", text=text + " ok", ts=5_010.0))
+    assert any(r.rule == "duplicate-across-channels" for r in again.reasons)

@@ -13,6 +13,7 @@ from typing import TypeVar
 from bot.core.commands import ActionSpec, CommandSpec, Completer, collect
 from bot.core.contract import Adapter, Feature, IncomingMessage, PlatformUnavailable, Staff
 from bot.core.permissions import allowed, denied_text, role_for
+from bot.core.ratelimit import SLOW_DOWN, Limits, RateLimiter
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role, error_reply
 from bot.core.storage import Storage
 
@@ -26,8 +27,9 @@ SORRY = "Sorry, something went wrong on my side. Nothing was changed; please try
 class Core:
     """Everything a member, moderator or admin can do, behind `dispatch` and `dispatch_action`."""
 
-    def __init__(self, storage: Storage, features: Iterable[Feature]) -> None:
+    def __init__(self, storage: Storage, features: Iterable[Feature], limits: Limits | None = None) -> None:
         self.storage = storage
+        self.limiter = RateLimiter(limits or Limits())
         self.adapters: dict[str, Adapter] = {}
         self.features = list(features)
         self.commands: list[CommandSpec] = []
@@ -126,7 +128,7 @@ class Core:
             return await handler(inv)
 
         return await self._guarded(f"/{inv.name}", inv.member, inv.place, role, run if handler else None,
-                                   f"I don't know the command /{inv.name}. Try /faq-topics.")
+                                   f"I don't know the command /{inv.name}. Try /faq-topics.", limit_as=inv.name)
 
     async def dispatch_action(self, act: Action) -> Reply:
         """Handle a button press. Never raises."""
@@ -140,10 +142,10 @@ class Core:
             return await handler(act, rest.split(":") if rest else [])
 
         return await self._guarded(f"button:{prefix}", act.member, act.place, role, run if handler else None,
-                                   "That button is not valid any more.")
+                                   "That button is not valid any more.", limit_as=f"button:{prefix}")
 
     async def _guarded(self, what: str, member: Member, place: Place, role: Role,
-                       run: Callable[[], Awaitable[Reply]] | None, unknown: str) -> Reply:
+                       run: Callable[[], Awaitable[Reply]] | None, unknown: str, limit_as: str) -> Reply:
         """The one place a command or a press is checked, run, logged and kept from raising."""
         started = time.perf_counter()
         outcome = "ok"
@@ -154,6 +156,9 @@ class Core:
             if not allowed(member, role):
                 outcome = "denied"
                 return error_reply(denied_text(role))
+            if member.role < Role.MODERATOR and not self.limiter.allow(member.id, limit_as):
+                outcome = "limited"
+                return error_reply(SLOW_DOWN)
             return await run()
         except Exception:
             outcome = "error"

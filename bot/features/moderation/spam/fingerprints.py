@@ -65,11 +65,11 @@ def sketch(words: frozenset[str]) -> tuple[int, ...]:
     at most 16 distinct words, it is the whole word set, so similarity is exact.
     """
     cached = list(map(_HASH_CACHE.get, words))
-    hashes = [_token_hash(token) for token in words] if None in cached else cast(list[int], cached)
+    hashes = [token_hash(token) for token in words] if None in cached else cast(list[int], cached)
     return tuple(sorted(set(hashes))[:_SKETCH_K])
 
 
-def _token_hash(token: str) -> int:
+def token_hash(token: str) -> int:
     value = _HASH_CACHE.get(token)
     if value is None:
         # blake2b, not hash(): fingerprints are stored and must be equal across processes.

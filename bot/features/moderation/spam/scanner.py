@@ -17,6 +17,7 @@ from bot.features.moderation.spam.fingerprints import (
     sketch_from_hex,
     sketch_hex,
     text_words,
+    token_hash,
 )
 from bot.features.moderation.spam.known_spam import KnownSpam
 from bot.features.moderation.spam.links import link_reasons
@@ -38,6 +39,20 @@ class _Seen(NamedTuple):
     offers: frozenset[str] = frozenset()
 
 
+# Per remembered message at most this many words are kept (the same hash-smallest sample for every message, so
+# near-duplicates still compare: exact for chat-sized messages, an unbiased estimate for long ones) ...
+WORDS_PER_MESSAGE = 64
+# ... and at most this many across all authors: about 64 MB with Python's per-string overhead, whatever the
+# message sizes. The least recently active authors are forgotten first.
+MAX_REMEMBERED_WORDS = 1_000_000
+
+
+def remembered_sample(words: frozenset[str]) -> frozenset[str]:
+    if len(words) <= WORDS_PER_MESSAGE:
+        return words
+    return frozenset(sorted(words, key=token_hash)[:WORDS_PER_MESSAGE])
+
+
 class Scanner:
     """Scores messages. Stateful: remembers recent messages per author, bounded by the rules' windows."""
 
@@ -47,6 +62,7 @@ class Scanner:
         self.model = model if model is not None else BayesModel()
         self.language = language  # P(spam) from the classifier trained on the bundled corpus, if any
         self._authors: OrderedDict[str, deque[_Seen]] = OrderedDict()
+        self._remembered_words = 0  # across all authors: what bounds this memory in bytes, not message count
         self._clock = 0.0
         self._known = KnownSpam()
 
@@ -94,8 +110,10 @@ class Scanner:
             for row in rows[-win.author_history:]:
                 try:
                     ts, channel, fp, words, offered = row
-                    history.append(_Seen(float(ts), str(channel), frozenset(map(str, words)), str(fp),
-                                         frozenset(map(str, offered))))
+                    seen = _Seen(float(ts), str(channel), remembered_sample(frozenset(map(str, words))), str(fp),
+                                 frozenset(map(str, offered)))
+                    history.append(seen)
+                    self._remembered_words += len(seen.shingles)
                 except (TypeError, ValueError):
                     continue
             if history:
@@ -211,12 +229,12 @@ class Scanner:
         if history is None:
             history = authors[msg.author] = deque()
             while len(authors) > win.max_authors:
-                authors.popitem(last=False)
+                self._forget_author()
         else:
             authors.move_to_end(msg.author)
         horizon = ts - max(win.duplicate_seconds, win.burst_seconds, win.offer_seconds)
         while history and history[0].ts < horizon:
-            history.popleft()
+            self._remembered_words -= len(history.popleft().shingles)
 
         recent = sum(1 for seen in history if 0 <= ts - seen.ts <= win.burst_seconds) + 1
         if recent >= win.burst_count:
@@ -262,9 +280,22 @@ class Scanner:
                 reasons.append(Reason("same-offer-across-channels", w.same_offer_channels,
                                       f"same {', '.join(shared[:3])} posted in {len(elsewhere) + 1} channels"))
 
-        history.append(_Seen(ts, msg.channel, shingled, fp, offered))
+        kept = remembered_sample(shingled)
+        history.append(_Seen(ts, msg.channel, kept, fp, offered))
+        self._remembered_words += len(kept)
         while len(history) > win.author_history:
-            history.popleft()
+            self._remembered_words -= len(history.popleft().shingles)
+        while self._remembered_words > MAX_REMEMBERED_WORDS and len(authors) > 1:
+            self._forget_author()
+
+    def remembered_words(self) -> int:
+        """How many words the per-author memory holds (what bounds its size in bytes)."""
+        return self._remembered_words
+
+    def _forget_author(self) -> None:
+        """Drop the least recently active author's memory."""
+        _, history = self._authors.popitem(last=False)
+        self._remembered_words -= sum(len(seen.shingles) for seen in history)
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
