@@ -175,3 +175,31 @@ def test_a_damaged_database_stops_every_command_at_once_with_one_line(tmp_path: 
                                 cwd=root, timeout=30)  # it used to hang here after a traceback
         assert result.returncode == 2, (args, result.stderr)
         assert "the database file is damaged" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_yaml_tags_and_non_utf8_scan_input_get_a_line_not_a_traceback(tmp_path: Path):
+    import subprocess
+    import sys
+
+    from bot.features.moderation.spam import RulesError, SpamRules
+
+    root = Path(__file__).resolve().parent.parent
+    for text in ("threshold: !foo 1.0\n", "threshold: !!python/object/apply:os.system ['true']\n"):
+        rules = tmp_path / "spam.yaml"
+        rules.write_text(text, encoding="utf-8")
+        with pytest.raises(RulesError) as err:
+            SpamRules.load(rules)
+        assert f"{rules}:1: YAML tags" in str(err.value)
+    (tmp_path / "cfg.yaml").write_text("log_level: !foo INFO\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as cfg_err:
+        load_config(tmp_path / "cfg.yaml")
+    assert "YAML tags" in str(cfg_err.value)
+    scan_input = tmp_path / "in.jsonl"
+    scan_input.write_bytes(b'{"id": "1", "author": "a", "channel": "c", "text": "caf\xe9"}\n'
+                           b'{"id": "2", "author": "a", "channel": "c", "text": "fine"}\n')
+    result = subprocess.run([sys.executable, "-m", "bot", "spam", "scan", "--config",
+                             str(root / "config.example.yaml"), str(scan_input)],
+                            capture_output=True, text=True, cwd=root, timeout=60)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    first, second = result.stdout.splitlines()
+    assert first == "error: line 1: not UTF-8 text" and second.startswith("2:")

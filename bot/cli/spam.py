@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 from bot.cli import add_config_option, load
 from bot.features.moderation.learning import read_learned
@@ -80,13 +80,14 @@ def cmd_spam_scan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(name: str) -> tuple[TextIO, bool]:
+def _open(name: str) -> tuple[BinaryIO, bool]:
+    # Bytes, not text: a line that is not UTF-8 is reported by its number instead of ending the whole scan.
     if name == "-":
-        return sys.stdin, False
-    return open(name, encoding="utf-8"), True  # noqa: SIM115 - closed by the caller
+        return sys.stdin.buffer, False
+    return open(name, "rb"), True  # noqa: SIM115 - closed by the caller
 
 
-def _lines(stream: TextIO) -> Iterator[str]:
+def _lines(stream: BinaryIO) -> Iterator[bytes]:
     yield from stream
 
 

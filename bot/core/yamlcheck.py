@@ -24,6 +24,12 @@ class UnsafeYaml(ValueError):
         self.line = line
 
 
+def _implicit(event: yaml.Event) -> bool:
+    """Whether a node's tag was only implied (plain text, lists, mappings) rather than written (!foo, !!python/…)."""
+    implicit = getattr(event, "implicit", True)
+    return bool(implicit[0] or implicit[1]) if isinstance(implicit, tuple) else bool(implicit)
+
+
 def compose_admin_yaml(text: str) -> yaml.Node | None:
     """Parse admin-edited YAML into nodes (with line marks), refusing what could hang or exhaust the bot.
 
@@ -32,9 +38,12 @@ def compose_admin_yaml(text: str) -> yaml.Node | None:
     if len(text) > MAX_FILE_BYTES:
         raise UnsafeYaml(1, f"file is too large ({len(text):,} characters; the limit is {MAX_FILE_BYTES:,})")
     for event in yaml.parse(text, Loader=_LOADER):
+        line = event.start_mark.line + 1 if event.start_mark else 1
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            line = event.start_mark.line + 1 if event.start_mark else 1
             raise UnsafeYaml(line, "anchors and aliases (& and *) are not allowed here; write the value out")
+        tag = getattr(event, "tag", None)
+        if tag is not None and not _implicit(event):
+            raise UnsafeYaml(line, f"YAML tags like {tag!r} are not allowed here; write a plain value")
     return yaml.compose(text, Loader=_LOADER)
 
 

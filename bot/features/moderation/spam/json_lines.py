@@ -13,13 +13,16 @@ from bot.features.moderation.spam.scanner import Scanner
 __all__ = ["scan_lines"]
 
 
-def scan_lines(lines: Iterable[str], scanner: Scanner) -> Iterator[dict[str, Any]]:
+def scan_lines(lines: Iterable[str | bytes], scanner: Scanner) -> Iterator[dict[str, Any]]:
     """Scan JSON lines ({"id","author","channel","text","ts"?}) for `bot spam scan`; bad lines become errors."""
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
+        except UnicodeDecodeError:
+            yield {"id": None, "error": f"line {number}: not UTF-8 text"}
+            continue
         except (ValueError, RecursionError) as exc:
             yield {"id": None, "error": f"line {number}: not valid JSON: {getattr(exc, 'msg', exc)}"}
             continue
