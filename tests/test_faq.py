@@ -329,3 +329,144 @@ def test_a_close_runner_up_is_offered_as_the_first_button(tmp_path: Path):
                                      + GOOD_ENTRY.format(id="opening-hours", q="when does the clinic open"))
     clear = Faq(None, kb).find("park car")
     assert clear.entry is not None and clear.runner_up is None  # one clear answer: related topics as usual
+
+
+# -- every sentence is a source's fact or the moderators' marked guidance (issue 14) ---------------------------
+
+GUIDED = """\
+entries:
+  - id: guided
+    title: Guided
+    questions: ["a guided question"]
+    answer: |
+      The article says the spray worked for one member.
+      General tip from the moderators: ask your doctor
+      before you change anything.
+    guidance:
+      - "General tip from the moderators: ask your doctor before you change anything."
+    sources:
+      - title: The article
+        citation: Ketamine for Migraine Management
+      - title: MedlinePlus
+        url: https://medlineplus.gov/ency/patientinstructions/000616.htm
+"""
+
+
+def test_guidance_sentences_are_kept_and_may_wrap_in_the_answer(tmp_path: Path):
+    kb = load_knowledge_base(write_kb(tmp_path, {"g.yaml": GUIDED}))
+    entry = kb.get("guided")
+    assert entry is not None
+    assert entry.guidance == ("General tip from the moderators: ask your doctor before you change anything.",)
+    assert kb.warnings == ()
+
+
+def test_guidance_must_be_copied_from_the_answer(tmp_path: Path):
+    text = GUIDED.replace('      - "General tip', '      - "Skip driving for a day."\n      - "General tip')
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(write_kb(tmp_path, {"g.yaml": text}))
+    assert "g.yaml:10: entry 'guided': guidance 'Skip driving for a day.' is not a sentence of the answer" \
+        in str(err.value)
+
+
+def test_guidance_needs_a_source_with_a_url(tmp_path: Path):
+    text = GUIDED.replace("      - title: MedlinePlus\n        url: https://medlineplus.gov/ency/patientinstructions/000616.htm\n",
+                          "")
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(write_kb(tmp_path, {"g.yaml": text}))
+    assert "g.yaml:9: entry 'guided': guidance needs at least one source with a url" in str(err.value)
+
+
+UNNAMED = """\
+  - id: {id}
+    title: Title of {id}
+    questions: ["{q}"]
+    answer: 'Infusions cost $300 to $1,000, and one member called it "life changing".'
+    sources:
+      - title: A source
+        citation: {citation}
+"""
+
+
+def test_validate_warns_about_figures_without_a_named_source_and_still_exits_0(tmp_path: Path, capsys):
+    from bot.cli import main
+
+    text = ("entries:\n" + UNNAMED.format(id="vague", q="how much, roughly", citation="Our newsletter")
+            + UNNAMED.format(id="named", q="how much, exactly", citation="Comment thread under the article"))
+    directory = write_kb(tmp_path, {"w.yaml": text})
+    assert main(["faq", "validate", str(directory)]) == 0
+    out = capsys.readouterr().out
+    assert "w.yaml:5: warning: entry 'vague': the answer has figures or quotation marks but no source" in out
+    assert "'named'" not in out
+    assert out.strip().endswith("2 entries, no problems, 1 warning(s)")
+    assert [str(w) for w in load_knowledge_base(directory).warnings] == [out.splitlines()[0]]
+
+
+def test_warnings_are_printed_after_errors_and_errors_keep_their_wording(tmp_path: Path, capsys):
+    from bot.cli import main
+
+    text = ("entries:\n" + UNNAMED.format(id="vague", q="how much, roughly", citation="Our newsletter")
+            + "    related: [nowhere]\n")
+    assert main(["faq", "validate", str(write_kb(tmp_path, {"w.yaml": text}))]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("w.yaml:9: entry 'vague': related id 'nowhere' does not exist")
+    assert "w.yaml:5: warning: entry 'vague'" in lines[1]
+
+
+def test_bundled_answers_follow_the_style_guide():
+    kb = load_knowledge_base(ROOT / "faq")
+    assert kb.warnings == ()
+    for entry in kb.entries:
+        assert len(entry.answer) < 1200, entry.id
+        if entry.guidance:
+            assert any(s.url for s in entry.sources), entry.id
+        paragraphs = entry.answer.splitlines()
+        for sentence in entry.guidance:
+            paragraph = next(p for p in paragraphs if sentence in p)
+            # Said in the moderators' voice, never as the author's or a member's experience.
+            assert paragraph.startswith(("General tip from the moderators:", "We ")) or sentence.startswith("We "), \
+                (entry.id, sentence)
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("hemiplegic migraine, has anyone tried it?", "intranasal-study"),
+    ("is it even legal, isn't it a party drug", "legal-status"),
+    ("can my primary care doctor prescribe ketamine", "primary-care-doctor"),
+    ("I live in a small town, can my regular doctor prescribe it", "primary-care-doctor"),
+    ("ketamine for depression and chronic pain", "mood-and-migraine"),
+    ("my mood is low from all this pain", "mood-and-migraine"),
+    ("directories of headache specialists by state", "finding-headache-specialist"),
+])
+def test_the_questions_members_hit_reach_their_entry(faq: Faq, query: str, expected: str):
+    assert label(faq, query) == expected
+
+
+def test_gap_entries_link_to_real_pages(faq: Faq):
+    directory = faq.kb.get("finding-headache-specialist")
+    assert directory is not None and any("find-a-doctor" in (s.url or "") for s in directory.sources)
+    mood = faq.kb.get("mood-and-migraine")
+    assert mood is not None and "988" in mood.answer and "tell your doctor" in mood.answer
+    assert any("americanmigrainefoundation.org" in (s.url or "") for s in mood.sources)
+    other = faq.kb.get("other-conditions")
+    assert other is not None and other.related[0] == "mood-and-migraine"
+
+
+def test_over_attributed_and_unsourced_advice_is_gone(faq: Faq):
+    answers = {e.id: e.answer for e in faq.kb.entries}
+    everything = " ".join(answers.values())
+    for phrase in ("Her tips", "note every call", "by video", "not at home", "linked to street use",
+                   "Skip driving", "sit or lie", '"floaty"'):
+        assert phrase not in everything, phrase
+    assert "planned to bring the article" in answers["talking-to-your-doctor"]
+    assert "where a headache specialist leads" not in answers["where-to-get-treatment"]
+
+
+def test_a_safety_pattern_that_could_freeze_the_bot_is_refused(tmp_path: Path):
+    kb = tmp_path / "kb"
+    shutil.copytree(ROOT / "faq", kb)
+    safety = (kb / "_safety.yaml").read_text(encoding="utf-8")
+    (kb / "_safety.yaml").write_text(safety.replace("crisis_patterns:\n", "crisis_patterns:\n  - '(a+)+$'\n", 1),
+                                     encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(kb)
+    assert "_safety.yaml:" in str(err.value) and "could freeze the bot" in str(err.value)

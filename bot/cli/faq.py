@@ -13,10 +13,20 @@ from bot.features.faq import Faq
 from bot.features.faq.gaps import GapLog
 from bot.features.faq.knowledge import KnowledgeBaseError, load_knowledge_base
 
+MAX_GAPS_SHOWN = 10_000
+
+
+def gap_limit(text: str) -> int:
+    """argparse type for --limit: 1 to MAX_GAPS_SHOWN; anything else (0, -1, 5,000 digits) is a usage error."""
+    raw = text.strip()
+    if not (raw.isdecimal() and len(raw) <= len(str(MAX_GAPS_SHOWN)) and 1 <= int(raw) <= MAX_GAPS_SHOWN):
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_GAPS_SHOWN}")
+    return int(raw)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     faq = sub.add_parser("faq", help="knowledge base tools").add_subparsers(dest="faq_command")
-    p = faq.add_parser("validate", help="check faq/*.yaml; exit 1 with file:line: problems")
+    p = faq.add_parser("validate", help="check faq/*.yaml; exit 1 with file:line: problems (warnings alone: 0)")
     p.add_argument("directory", nargs="?", help="folder (default: faq.path from config)")
     add_config_option(p)
     p.set_defaults(func=cmd_validate)
@@ -28,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_ask)
     p = faq.add_parser("gaps", help="most frequent questions without a confident answer")
     add_config_option(p)
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=gap_limit, default=20, help=f"how many (1 to {MAX_GAPS_SHOWN}, default 20)")
     p.set_defaults(func=cmd_gaps)
 
 
@@ -41,11 +51,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         kb = load_knowledge_base(directory)
     except KnowledgeBaseError as exc:
-        for problem in exc.problems:
+        for problem in (*exc.problems, *exc.warnings):
             print(problem)
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return 1
-    print(f"{directory}: {len(kb.entries)} entries, no problems")
+    for warning in kb.warnings:  # worth a look, but the knowledge base is usable: still exit 0
+        print(warning)
+    noted = f", {len(kb.warnings)} warning(s)" if kb.warnings else ""
+    print(f"{directory}: {len(kb.entries)} entries, no problems{noted}")
     return 0
 
 

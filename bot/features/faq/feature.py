@@ -154,7 +154,8 @@ class Faq(Feature):
     def entry_reply(self, entry: Entry, *, ephemeral: bool = True, share: bool = True,
                     runner_up: Entry | None = None) -> Reply:
         related = [runner_up] if runner_up is not None else []
-        related += [e for e in (self.kb.get(r) for r in entry.related) if e is not None and e != runner_up]
+        related += [e for e in (self.kb.get(r) for r in entry.related)
+                    if e is not None and (runner_up is None or e.id != runner_up.id)]
         buttons = [Button(e.title, f"faq:show:{e.id}") for e in related][:4]
         if share and ephemeral:
             buttons.append(Button("Share in channel", f"faq:share:{entry.id}", "primary"))

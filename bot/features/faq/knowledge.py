@@ -15,9 +15,10 @@ from urllib.parse import urlparse
 import yaml
 
 from bot.core.records import Source
+from bot.core.regexcheck import backtracking_risk
 from bot.core.yamlcheck import Problem, YamlFile
 
-ENTRY_KEYS = ("id", "title", "questions", "answer", "sources", "tags", "related", "updated")
+ENTRY_KEYS = ("id", "title", "questions", "answer", "sources", "tags", "related", "updated", "guidance")
 REQUIRED_KEYS = ("id", "title", "questions", "answer", "sources")
 FILE_KEYS = ("topic", "entries")
 SOURCE_KEYS = ("title", "url", "citation")
@@ -32,6 +33,10 @@ MAX_QUESTION = 150
 MAX_SOURCE_TITLE = 200
 MAX_REPLY_TEXT = 900
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+# An answer quoting figures or words must say where they come from: a page (url) or a citation that names the
+# article, a study or a comment. Apostrophes are not quotation marks, so only double quotes count.
+_FIGURES_OR_QUOTES = re.compile(r"[0-9\"\u201c\u201d\u201e\u00ab\u00bb]")
+_NAMED_SOURCE = re.compile(r"\b(article|stud(y|ies)|comments?)\b|ketamine for migraine management", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Entry:
     tags: tuple[str, ...] = ()
     related: tuple[str, ...] = ()
     updated: str | None = None
+    guidance: tuple[str, ...] = ()  # sentences of the answer that are the moderators' general guidance
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class KnowledgeBase:
     safety: SafetyTexts
     lexicon: Lexicon
     path: str
+    warnings: tuple[Problem, ...] = ()  # worth an admin's look, never a reason to refuse the knowledge base
 
     def get(self, entry_id: str) -> Entry | None:
         return self._by_id.get(entry_id)
@@ -109,10 +116,11 @@ class KnowledgeBase:
 
 
 class KnowledgeBaseError(Exception):
-    """The knowledge base has problems; `problems` lists every one as file:line: message."""
+    """The knowledge base has problems; `problems` lists every one as file:line: message (`warnings` likewise)."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], warnings: list[Problem] | None = None) -> None:
         self.problems = problems
+        self.warnings = warnings or []
         super().__init__("\n".join(str(p) for p in problems))
 
 
@@ -128,6 +136,7 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
     seen_ids: dict[str, Entry] = {}
     id_places: dict[str, str] = {}  # every id seen, valid entry or not, so duplicates are always reported
     seen_questions: dict[str, Entry] = {}
+    warnings: list[Problem] = []
     safety: SafetyTexts | None = None
     lexicon = Lexicon()
     for path in files:
@@ -141,7 +150,7 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
                 doc.add(None, "unknown special file (files starting with '_' are _safety.yaml and _lexicon.yaml)")
             problems.extend(doc.problems)
             continue
-        for entry, refs in _load_entries(doc, id_places):
+        for entry, refs in _load_entries(doc, id_places, warnings):
             for q, qnode in zip(entry.questions, refs["questions"], strict=True):
                 key = " ".join(q.casefold().split())
                 other = seen_questions.get(key)
@@ -166,9 +175,10 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
     if not entries and not problems:
         problems.append(Problem(str(directory), 0, "no entries found"))
     if problems:
-        raise KnowledgeBaseError(problems)
+        raise KnowledgeBaseError(problems, warnings)
     assert safety is not None
-    return KnowledgeBase(entries=tuple(entries), safety=safety, lexicon=lexicon, path=str(directory))
+    return KnowledgeBase(entries=tuple(entries), safety=safety, lexicon=lexicon, path=str(directory),
+                         warnings=tuple(warnings))
 
 
 def _display(path: Path) -> str:
@@ -178,7 +188,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _load_entries(doc: YamlFile, id_places: dict[str, str]) -> list[tuple[Entry, dict]]:
+def _load_entries(doc: YamlFile, id_places: dict[str, str], warnings: list[Problem]) -> list[tuple[Entry, dict]]:
     if doc.root is None:
         if not doc.problems:
             doc.add(None, "file is empty (expected 'entries:')")
@@ -201,13 +211,14 @@ def _load_entries(doc: YamlFile, id_places: dict[str, str]) -> list[tuple[Entry,
         return []
     out = []
     for node in entries_node.value:
-        loaded = _load_entry(doc, node, topic, id_places)
+        loaded = _load_entry(doc, node, topic, id_places, warnings)
         if loaded:
             out.append(loaded)
     return out
 
 
-def _load_entry(doc: YamlFile, node: yaml.Node, topic: str, id_places: dict[str, str]) -> tuple[Entry, dict] | None:
+def _load_entry(doc: YamlFile, node: yaml.Node, topic: str, id_places: dict[str, str],
+                warnings: list[Problem]) -> tuple[Entry, dict] | None:
     fields = doc.mapping(node, "entry")
     if fields is None:
         return None
@@ -239,6 +250,10 @@ def _load_entry(doc: YamlFile, node: yaml.Node, topic: str, id_places: dict[str,
     sources = _load_sources(doc, fields["sources"][1], name)
     tags = doc.text_list(fields["tags"][1], f"{name}: tags", max_len=40) if "tags" in fields else []
     related = doc.text_list(fields["related"][1], f"{name}: related") if "related" in fields else []
+    guidance = doc.text_list(fields["guidance"][1], f"{name}: guidance", max_len=MAX_ANSWER) \
+        if "guidance" in fields else []
+    if answer is not None:
+        _check_guidance(doc, name, answer, guidance, sources, fields.get("guidance"))
     updated = None
     if "updated" in fields:
         value = doc.value(fields["updated"][1])
@@ -262,9 +277,29 @@ def _load_entry(doc: YamlFile, node: yaml.Node, topic: str, id_places: dict[str,
         id=entry_id, title=title, questions=tuple(q for q, _ in questions), answer=answer,
         sources=tuple(sources), topic=topic, file=doc.name, line=node.start_mark.line + 1,
         tags=tuple(t.lower() for t, _ in tags), related=tuple(r for r, _ in related), updated=updated,
+        guidance=tuple(g for g, _ in guidance),
     )
+    if _FIGURES_OR_QUOTES.search(answer) and not any(_names_its_origin(s) for s in sources):
+        warnings.append(Problem(doc.name, fields["answer"][1].start_mark.line + 1,
+                                f"warning: {name}: the answer has figures or quotation marks but no source says where "
+                                "they come from (give a url, or a citation naming the article, a study or a comment)"))
     refs = {"id": fields["id"][1], "questions": [n for _, n in questions], "related": [n for _, n in related]}
     return entry, refs
+
+
+def _check_guidance(doc: YamlFile, name: str, answer: str, guidance: list[tuple[str, yaml.Node]],
+                    sources: list[Source], field: tuple[yaml.Node, yaml.Node] | None) -> None:
+    """Each guidance sentence is copied from the answer, and guidance comes with a page it is based on."""
+    flat = " ".join(answer.split())  # a sentence may wrap differently in the answer than in the list
+    for sentence, snode in guidance:
+        if " ".join(sentence.split()) not in flat:
+            doc.add(snode, f"{name}: guidance {sentence!r} is not a sentence of the answer (copy it exactly)")
+    if guidance and field is not None and sources and not any(s.url for s in sources):
+        doc.add(field[0], f"{name}: guidance needs at least one source with a url (the page it is based on)")
+
+
+def _names_its_origin(source: Source) -> bool:
+    return bool(source.url) or bool(source.citation and _NAMED_SOURCE.search(source.citation))
 
 
 def _load_sources(doc: YamlFile, node: yaml.Node, name: str) -> list[Source]:
@@ -330,6 +365,10 @@ def _load_safety(doc: YamlFile) -> SafetyTexts | None:
             doc.add(doc.root, f"missing required key '{key}'")
             continue
         for raw, pnode in doc.text_list(top[key][1], key):
+            risk = backtracking_risk(raw)
+            if risk:
+                doc.add(pnode, f"{key}: regular expression could freeze the bot on a crafted message: {risk}: {raw!r}")
+                continue
             try:
                 patterns[key].append(re.compile(raw))
             except re.error as exc:
