@@ -179,11 +179,16 @@ class Core:
 
     async def on_message(self, message: IncomingMessage) -> None:
         """A member posted something; every feature gets to see it (spam scanning, wellbeing)."""
+        started = time.perf_counter()
+        outcome = "ok"
         for feature in self.features:
             try:
                 await feature.on_message(message)
             except Exception:
+                outcome = "error"
                 log.exception("message watcher %s failed", feature.name)
+        # The real time every watcher took (scanning included), so a slow message shows in the log.
+        _log_event(message.ref.platform, "message", message.author_id, started, outcome)
 
 
 def _log_event(platform: str, what: str, user: str, started: float, outcome: str) -> None:
