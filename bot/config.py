@@ -162,6 +162,7 @@ _CHOICES = {
 }
 
 
+_NOT_EMPTY = {"storage.path", "faq.path", "spam.rules", "polls.templates"}
 _RANGES: dict[str, tuple[float, float]] = {
     "faq.min_confidence": (0.0, 1.0),
     "polls.update_debounce": (0.0, 3600.0),
@@ -224,6 +225,11 @@ def _fill(target: Any, node: yaml.Node, file: str, prefix: str, problems: list[s
             value = _convert(hint, value_node, full)
         except ValueError as exc:
             problems.append(f"{kwhere}: {full}: {exc}")
+            continue
+        if full in _NOT_EMPTY and not str(value).strip():
+            problems.append(f"{kwhere}: {full}: must not be empty" + (
+                f" (the environment variable in {value_node.value} is not set)"
+                if isinstance(value_node, yaml.ScalarNode) and _ENV_REF.search(value_node.value) else ""))
             continue
         if full in _RANGES and not (_RANGES[full][0] <= value <= _RANGES[full][1]):
             low, high = _RANGES[full]

@@ -203,3 +203,12 @@ def test_yaml_tags_and_non_utf8_scan_input_get_a_line_not_a_traceback(tmp_path: 
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     first, second = result.stdout.splitlines()
     assert first == "error: line 1: not UTF-8 text" and second.startswith("2:")
+
+
+def test_an_empty_path_setting_is_a_config_error_not_a_database_in_the_wrong_place(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("UNSET_DB", raising=False)
+    path = tmp_path / "config.yaml"
+    path.write_text("storage:\n  path: ${UNSET_DB}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"{path}:2: storage.path: must not be empty" in str(err.value)

@@ -470,3 +470,26 @@ def test_a_safety_pattern_that_could_freeze_the_bot_is_refused(tmp_path: Path):
     with pytest.raises(KnowledgeBaseError) as err:
         load_knowledge_base(kb)
     assert "_safety.yaml:" in str(err.value) and "could freeze the bot" in str(err.value)
+
+
+def test_one_broken_file_or_entry_causes_no_false_related_errors_elsewhere(tmp_path: Path):
+    kb = tmp_path / "kb"
+    shutil.copytree(ROOT / "faq", kb)
+    first = next(p for p in sorted(kb.glob("[!_]*.yaml")))
+    text = first.read_text(encoding="utf-8")
+    first.write_text(text.replace("updated: 2026-11-25", "updated: 2026-02-31", 1), encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(kb)
+    problems = [str(p) for p in err.value.problems]
+    assert len(problems) == 1 and "updated must be a date" in problems[0], problems
+    first.write_text(text + "\n  - id: [unclosed\n", encoding="utf-8")  # a YAML syntax error
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(kb)
+    assert [p for p in err.value.problems if "does not exist" in str(p)] == []
+    first.write_text(text, encoding="utf-8")
+    other = next(p for p in sorted(kb.glob("[!_]*.yaml")) if p != first)
+    other.write_text(other.read_text(encoding="utf-8").replace("related: [", "related: [no-such-entry, ", 1),
+                     encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(kb)
+    assert any("related id 'no-such-entry' does not exist" in str(p) for p in err.value.problems)

@@ -115,6 +115,10 @@ class YamlFile:
         loader = yaml.SafeLoader("")
         try:
             return loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError, TypeError):
+            # Looks like a date or number but is none ("2026-02-31"): hand back the text, so the caller reports
+            # its own "must be a date / number" problem at this line instead of the bot crashing.
+            return node.value if isinstance(node, yaml.ScalarNode) else None
         finally:
             loader.dispose()
 

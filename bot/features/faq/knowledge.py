@@ -139,6 +139,7 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
     warnings: list[Problem] = []
     safety: SafetyTexts | None = None
     lexicon = Lexicon()
+    unreadable = False
     for path in files:
         doc = YamlFile(path, _display(path))
         if path.name.startswith("_"):
@@ -150,6 +151,7 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
                 doc.add(None, "unknown special file (files starting with '_' are _safety.yaml and _lexicon.yaml)")
             problems.extend(doc.problems)
             continue
+        unreadable = unreadable or doc.root is None
         for entry, refs in _load_entries(doc, id_places, warnings):
             for q, qnode in zip(entry.questions, refs["questions"], strict=True):
                 key = " ".join(q.casefold().split())
@@ -164,7 +166,9 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
                 related_refs.append((entry, rid, doc, rnode))
         problems.extend(doc.problems)
     for entry, rid, doc, rnode in related_refs:
-        if rid not in seen_ids:
+        # An id defined by an entry with other problems, or possibly in a file that could not be parsed, is not
+        # reported again as missing: the real problem is already on the list.
+        if rid not in seen_ids and rid not in id_places and not unreadable:
             problems.append(Problem(doc.name, rnode.start_mark.line + 1,
                                     f"entry '{entry.id}': related id '{rid}' does not exist"))
         elif rid == entry.id:
