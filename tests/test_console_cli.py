@@ -96,3 +96,25 @@ def test_bad_config_names_file_line_and_key(tmp_path: Path):
     assert result.returncode == 2
     assert f"{config}:3: unknown key 'storage.colour'" in result.stderr
     assert f"{config}:5: slack.port: must be a whole number" in result.stderr
+
+
+def test_huge_numbers_on_the_command_line_are_usage_errors(tmp_path: Path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"storage:\n  path: {tmp_path / 'bot.db'}\nfaq:\n  path: {ROOT / 'faq'}\n")
+    giant = "9" * 5000  # more digits than int() converts; 400 digits convert, then overflow SQLite
+    for args, complaint in [
+        (["poll", "export", "9" * 400], "must be a poll number"),
+        (["poll", "export", giant, "--csv"], "must be a poll number"),
+        (["poll", "export", "-1"], "must be a poll number"),
+        (["faq", "gaps", "--limit", "9" * 400], "must be a whole number from 1 to"),
+        (["faq", "gaps", "--limit", giant], "must be a whole number from 1 to"),
+        (["faq", "gaps", "--limit", "0"], "must be a whole number from 1 to"),
+        (["faq", "gaps", "--limit", "-1"], "must be a whole number from 1 to"),
+    ]:
+        result = run_bot(*args, "--config", str(config))
+        assert result.returncode == 2, (args[:3], result.stderr[-500:])
+        assert complaint in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr) < 1000  # the number is not echoed back
+    missing = run_bot("poll", "export", "999999999999999999", "--config", str(config))
+    assert missing.returncode == 1 and "no poll #999999999999999999" in missing.stderr
+    assert run_bot("faq", "gaps", "--limit", "3", "--config", str(config)).returncode == 0

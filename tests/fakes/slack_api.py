@@ -255,14 +255,17 @@ class FakeSlack:
 # -- talking to the adapter like Slack does -------------------------------------------------------------------
 
 
-def sign(body: str, timestamp: int | str, secret: str = SIGNING_SECRET) -> str:
-    base = f"v0:{timestamp}:{body}".encode()
+def sign(body: str | bytes, timestamp: int | str, secret: str = SIGNING_SECRET) -> str:
+    """Slack's signature: over the raw bytes, so a body that is not UTF-8 can be signed too."""
+    raw = body.encode() if isinstance(body, str) else body
+    base = f"v0:{timestamp}:".encode() + raw
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-def signed_headers(body: str, *, content_type: str, secret: str = SIGNING_SECRET, age: float = 0.0,
-                   signature: str | None = None) -> dict[str, str]:
-    ts = str(int(time.time() - age))
+def signed_headers(body: str | bytes, *, content_type: str, secret: str = SIGNING_SECRET, age: float = 0.0,
+                   signature: str | None = None, timestamp: str | None = None) -> dict[str, str]:
+    """Headers Slack would send; `timestamp` replaces the real one (and is signed like one)."""
+    ts = timestamp if timestamp is not None else str(int(time.time() - age))
     return {
         "Content-Type": content_type,
         "X-Slack-Request-Timestamp": ts,

@@ -7,8 +7,8 @@ memory between requests: buttons carry the core's action id in their `value`, mo
 translates.
 
 Modes: `socket` connects out to Slack (no public URL needed); `http` serves Slack's events, slash commands and
-interactivity at POST /slack/events and refuses any request whose signature or timestamp is wrong (bolt's request
-verification, always on).
+interactivity at POST /slack/events and refuses any request whose signature or timestamp is wrong before reading its
+body (transport.py; bolt's own request verification, always on, checks again).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from bot.adapters.slack.errors import API_ERRORS, AUTH_ERRORS, NETWORK_ERRORS, r
 from bot.adapters.slack.people import DisplayNames, GroupMembers, is_group
 from bot.adapters.slack.render import form_view, render
 from bot.adapters.slack.respond import Responder
-from bot.adapters.slack.transport import HttpListener, open_socket
+from bot.adapters.slack.transport import HttpListener, open_socket, unreadable
 from bot.config import SlackConfig
 from bot.core.commands import CommandSpec, parse_line
 from bot.core.contract import Adapter, Staff, StartupError
@@ -89,7 +89,7 @@ class SlackAdapter(Adapter):
         self.team_url = ""
         self.port: int | None = None  # the port actually listened on (http mode), useful with port 0
         self._session: aiohttp.ClientSession | None = None
-        self._http = HttpListener(self.app, cfg.host, cfg.port)  # serves only in http mode
+        self._http = HttpListener(self.app, cfg.host, cfg.port, cfg.signing_secret.get())  # serves only in http mode
         self._socket: Any = None
         self._inflight = InFlight()
         self._started = False
@@ -236,6 +236,7 @@ class SlackAdapter(Adapter):
         self.app.view(re.compile(r"^form:"))(self._on_form)
         self.app.action(re.compile(r".*"))(self._on_action)
         self.app.event("message")(self._on_message)
+        self.app.error(unreadable)  # a signed payload bolt cannot read gets 400, not 500 and a traceback
 
     @contextlib.asynccontextmanager
     async def _work(self, what: str) -> AsyncIterator[None]:

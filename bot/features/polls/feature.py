@@ -15,7 +15,15 @@ from bot.core.contract import Feature
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role, error_reply
 from bot.core.storage import Storage
 from bot.features.polls.render import final_reply, poll_reply, results_csv, results_reply
-from bot.features.polls.spec import MAX_QUESTION_LEN, PollError, PollSpec, load_templates, parse_poll_id, spec_from_args
+from bot.features.polls.spec import (
+    MAX_QUESTION_LEN,
+    PollError,
+    PollSpec,
+    load_templates,
+    parse_poll_id,
+    parse_whole,
+    spec_from_args,
+)
 from bot.features.polls.store import BY_TIMER, Poll, PollStore, Tally
 
 log = logging.getLogger(__name__)
@@ -179,8 +187,11 @@ class Polls(Feature):
         args = inv.args
         line = args.get("question", "").strip()
         head, _, rest = line.partition(" ")
-        poll_id = parse_poll_id(rest) if head in ("results", "close") and "choices" not in args else None
-        if poll_id is not None:
+        # `/poll results 12`: one word after results or close can only mean a poll number, never a new poll.
+        if head in ("results", "close") and "choices" not in args and len(rest.split()) == 1 and "--" not in rest:
+            poll_id = parse_poll_id(rest)
+            if poll_id is None:
+                return error_reply(f"Which poll? Give its number, e.g. /poll {head} 12.")
             return await (self._results(poll_id, inv.member) if head == "results" else self._close(poll_id, inv.member))
         if head in ("templates", "help") and not rest:
             return self.help_reply()
@@ -250,9 +261,10 @@ class Polls(Feature):
         if poll_id is None:
             return error_reply("That button is not valid any more.")
         verb = parts[1] if len(parts) > 1 else ""
-        if verb == "vote" and len(parts) == 3 and parts[2].isdigit():
+        position = parse_whole(parts[2]) if verb == "vote" and len(parts) == 3 else None
+        if position is not None:
             try:
-                outcome = await self.vote(poll_id, act.member, int(parts[2]))
+                outcome = await self.vote(poll_id, act.member, position)
             except PollError as exc:
                 return error_reply(str(exc))
             return Reply(text=outcome)

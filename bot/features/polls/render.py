@@ -13,6 +13,8 @@ from bot.features.polls.charts import bar_chart_png
 from bot.features.polls.store import Poll, Tally
 
 BAR_WIDTH = 12
+# A spreadsheet reads a cell starting with one of these as a formula (=HYPERLINK(…), =cmd|…, @SUM(…)).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def bar(share: float) -> str:
@@ -91,18 +93,28 @@ def final_reply(poll: Poll, tally: Tally) -> Reply:
                  footer=final.footer, ephemeral=False)
 
 
+def spreadsheet_text(text: str) -> str:
+    """A member's text as a CSV cell a spreadsheet shows as text, never runs as a formula: as OWASP advises, a
+    single quote before a cell that starts with =, +, -, @, tab or carriage return."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def results_csv(poll: Poll, tally: Tally) -> str:
-    """One row per option with votes and percent, and who voted for it on public polls: for spreadsheets."""
+    """One row per option with votes and percent, and who voted for it on public polls: for spreadsheets. Text
+    members wrote (question, options, names) is neutralised so opening the file never runs a formula."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    # Every cell in double quotes (inner ones doubled): a ';' or ',' in a name cannot start a new cell, and so
+    # a formula, in a spreadsheet that splits on another separator.
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
     header = ["poll_id", "question", "position", "option", "votes", "percent"]
     if not poll.anonymous:
         header.append("voters")
     writer.writerow(header)
     for i, option in enumerate(poll.options):
         share = 100 * tally.counts[i] / tally.total if tally.total else 0.0
-        row = [poll.id, poll.question, i + 1, option, tally.counts[i], f"{share:.1f}"]
+        row = [poll.id, spreadsheet_text(poll.question), i + 1, spreadsheet_text(option), tally.counts[i],
+               f"{share:.1f}"]
         if not poll.anonymous:
-            row.append("; ".join(tally.names[i]))
+            row.append(spreadsheet_text("; ".join(tally.names[i])))
         writer.writerow(row)
     return out.getvalue()

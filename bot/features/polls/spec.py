@@ -19,6 +19,10 @@ MIN_OPTIONS, MAX_OPTIONS = 2, 10
 MAX_OPTION_LEN = 80
 MAX_QUESTION_LEN = 250
 MAX_DURATION = dt.timedelta(days=60)
+# No poll number or count is ever this long, and it stays below SQLite's largest integer (2**63 - 1): longer
+# numbers are refused without converting them (int() on thousands of digits is slow, then refused).
+MAX_DIGITS = 18
+MAX_MARKS = 3  # combining marks kept on one letter: enough for every script, far too few for "zalgo" stacks
 
 
 class PollError(ValueError):
@@ -52,20 +56,73 @@ class Template:
 
 
 _INVISIBLE = {"Cc", "Cf", "Zl", "Zp"}
+_MARKS = {"Mn", "Me"}
 
 
 def clean_text(text: str) -> str:
-    """NFKC, no control or invisible format characters, single spaces: what we store and show."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(" " if unicodedata.category(c) in _INVISIBLE else c for c in text)
-    return " ".join(text.split())
+    """NFKC, no control or invisible format characters, no stacks of combining marks ("zalgo"), single spaces:
+    what we store and show. Marks go before any length is measured, so they never count against a limit."""
+    kept: list[str] = []
+    marks = MAX_MARKS  # marks with no letter before them (at the start, after a space) are dropped
+    for c in unicodedata.normalize("NFKC", text):
+        category = unicodedata.category(c)
+        if category in _MARKS:
+            marks += 1
+            if marks <= MAX_MARKS:
+                kept.append(c)
+            continue
+        invisible = category in _INVISIBLE or c.isspace()
+        marks = MAX_MARKS if invisible else 0
+        kept.append(" " if invisible else c)
+    return " ".join("".join(kept).split())
+
+
+def parse_whole(text: str) -> int | None:
+    """A whole number as typed ('12', ' 007 '); None when it is not one or has more than MAX_DIGITS digits."""
+    raw = text.strip()
+    # isdecimal, not isdigit: '²' is a digit that int() refuses.
+    if not raw.isdecimal():
+        return None
+    digits = raw.lstrip("0") or "0"
+    return int(digits) if len(digits) <= MAX_DIGITS else None
 
 
 def parse_poll_id(text: str) -> int | None:
-    """'12', '#12' or ' 12 ' as typed in a command or carried by a button; None when it is not a poll number."""
-    raw = text.strip().lstrip("#")
-    # isdecimal, not isdigit: '²' is a digit that int() refuses.
-    return int(raw) if raw.isdecimal() else None
+    """'12', '#12' or ' 12 ' as typed in a command or carried by a button; None when it is not a poll number
+    (or is longer than any poll number can be)."""
+    return parse_whole(text.strip().lstrip("#"))
+
+
+def straight_quotes(text: str) -> str:
+    """Curly quotes as typed on phones become straight ones, character for character."""
+    return text.replace("“", '"').replace("”", '"').replace("‘", "'").replace("’", "'")
+
+
+def unclosed_quote(text: str, quotes: str = "\"'") -> int | None:
+    """Where the first quote that is never closed starts, by the one-line form's (POSIX shell) rules: a backslash
+    escapes outside quotes and before \\ or \" inside double quotes; None when every quote is closed."""
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c in quotes:
+            j = i + 1
+            while j < len(text) and text[j] != c:
+                j += 2 if c == '"' and text[j] == "\\" and text[j + 1:j + 2] in ('"', "\\") else 1
+            if j >= len(text):
+                return i
+            i = j
+        i += 1
+    return None
+
+
+def quote_error(line: str, at: int) -> PollError:
+    """The unclosed quote at `at`, shown to the member with the text that follows it."""
+    shown = line[at:at + 20] + ("…" if len(line) > at + 20 else "")
+    return PollError(f"I couldn't read that: the quote at character {at + 1} ({shown}) is never closed. Check that "
+                     'every quote is closed, e.g. /poll "Question?" "Yes" "No".')
 
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$")
@@ -150,9 +207,13 @@ def parse_line(line: str, now: float | None = None) -> tuple[PollSpec | None, st
 
     Returns (spec, None), or (None, template name) for `--template NAME`.
     """
+    straight = straight_quotes(line)
+    at = unclosed_quote(straight)
+    if at is not None:
+        raise quote_error(line, at)
     try:
-        words = shlex.split(line.replace("“", '"').replace("”", '"').replace("‘", "'").replace("’", "'"))
-    except ValueError:
+        words = shlex.split(straight)
+    except ValueError:  # a trailing backslash: nothing left for it to escape
         raise PollError('I couldn\'t read that: check that every quote is closed, e.g. /poll "Question?" "Yes" '
                         '"No".') from None
     texts: list[str] = []
@@ -163,9 +224,10 @@ def parse_line(line: str, now: float | None = None) -> tuple[PollSpec | None, st
         word = words[i]
         nxt = words[i + 1] if i + 1 < len(words) else None
         if word in ("--multi", "--choices"):
-            if nxt is None or not nxt.isdigit():
+            number = parse_whole(nxt) if nxt is not None else None
+            if number is None:
                 raise PollError("--multi needs a number: how many options a member may pick.")
-            max_choices, i = int(nxt), i + 2
+            max_choices, i = number, i + 2
             continue
         if word in ("--closes", "--close", "--duration", "--post", "--template"):
             if nxt is None:
@@ -218,13 +280,18 @@ def spec_from_args(args: dict[str, str], line: str, templates: dict[str, Templat
     if not line and "choices" not in args:
         raise PollError('Write the question and options, e.g. /poll "Question?" "Yes" "No", or use '
                         "/poll --template would-you-try.")
+    if "choices" not in args:
+        # Options in quotes after an unquoted question: a quote left open is the likelier mistake to point at.
+        at = unclosed_quote(straight_quotes(line), '"')
+        if at is not None:
+            raise quote_error(line, at)
     choices = [c for c in re.split(r"\n|\|", args.get("choices", "")) if c.strip()]
     flags = args.get("flags", "").lower()
-    max_raw = args.get("max_choices", "").strip() or "1"
-    if not max_raw.isdigit():
+    max_choices = parse_whole(args.get("max_choices", "").strip() or "1")
+    if max_choices is None:
         raise PollError("How many options a member may pick must be a number.")
     return build_spec(
-        line, choices, max_choices=int(max_raw),
+        line, choices, max_choices=max_choices,
         anonymous=args.get("voters", "anonymous").lower() != "public" and "public" not in flags,
         hide_results=args.get("results", "always").lower() == "hidden" or "hidden" in flags,
         closes=args.get("closes", ""), post_to=args.get("post_to", ""))
