@@ -118,3 +118,9 @@ def test_huge_numbers_on_the_command_line_are_usage_errors(tmp_path: Path):
     missing = run_bot("poll", "export", "999999999999999999", "--config", str(config))
     assert missing.returncode == 1 and "no poll #999999999999999999" in missing.stderr
     assert run_bot("faq", "gaps", "--limit", "3", "--config", str(config)).returncode == 0
+
+
+async def test_odd_digits_on_the_console_are_not_a_crash(console):
+    assert "there is no button" in await console.say("9" * 5000)
+    out = await console.say("²")  # a digit to isdigit(), not to int()
+    assert "Traceback" not in out

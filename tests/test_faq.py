@@ -493,3 +493,9 @@ def test_one_broken_file_or_entry_causes_no_false_related_errors_elsewhere(tmp_p
     with pytest.raises(KnowledgeBaseError) as err:
         load_knowledge_base(kb)
     assert any("related id 'no-such-entry' does not exist" in str(p) for p in err.value.problems)
+
+
+def test_zalgo_marks_cannot_push_the_question_out(faq: Faq):
+    zalgo = "".join(c + "\u0301\u0302\u0303\u0304\u0305" * 30 for c in "x" * 40)
+    answer = faq.find(zalgo + " how much does ketamine cost")
+    assert answer.query.endswith("how much does ketamine cost")

@@ -92,8 +92,11 @@ class ConsoleAdapter(Adapter):
         line = line.strip()
         if not line or line.startswith("#"):
             return True
-        if line.isdigit():
-            await self.press(int(line))
+        if line.isdecimal() and line.isascii():
+            if len(line) > 6:  # no console session has a million buttons; int() of thousands of digits is slow
+                self.write(f"(there is no button [{line[:12]}…])")
+            else:
+                await self.press(int(line))
             return True
         if not line.startswith("/"):
             # Plain text is a message in the channel: the spam scanner sees it like on a real server.

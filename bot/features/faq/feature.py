@@ -29,6 +29,8 @@ SUGGESTION_FLOOR = 0.2
 
 # Mentions and formatting say nothing about the topic: "<@&123> @everyone **bold** cost" asks about cost.
 _MARKUP = re.compile(r"<[@#!:&/][^<>]{0,80}>|@(?:everyone|here|channel)\b|[*_~`|]{1,3}")
+_COMBINING = "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_MARK_STACKS = re.compile(f"([{_COMBINING}]{{1,2}})[{_COMBINING}]+")
 RUNNER_UP_GAP = 0.08  # confidences this close: the second entry may well be what they meant
 DECLINE_ID = "-decline"
 DECLINE_MARGIN = 0.15
@@ -110,6 +112,9 @@ class Faq(Feature):
 
     def find(self, query: str) -> Answer:
         """Answer one question without side effects."""
+        # Stacks of combining marks ("zalgo") go before the question is cut to length, so they cannot push the
+        # words out; at most two marks per letter are kept, enough for any language.
+        query = _MARK_STACKS.sub(r"\1", query[: MAX_QUERY * 20])
         safety = classify(query, self.kb.safety, self.index.rewrite, shared_risk_model())
         query = query.strip()[:MAX_QUERY]
         if safety is not None:
