@@ -12,6 +12,7 @@ are hidden at once but still wait for a moderator.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -40,6 +41,7 @@ from bot.language.promotion import shared_promotion_model
 
 log = logging.getLogger(__name__)
 
+LONG_MESSAGE = 2_000  # characters from which a scan leaves the event loop
 AUTHORS_SAVE_EVERY = 50  # messages between saves of the per-author memory
 AUTHORS_SAVE_SECONDS = 30.0
 
@@ -71,6 +73,7 @@ class Moderation(Feature):
         self.posts = QueuePosts(self.queue)
         self._unsaved = 0
         self._saved_at = time.monotonic()
+        self._scan_lock = asyncio.Lock()
 
     async def start(self) -> None:
         await self.learning.ensure_loaded()
@@ -138,10 +141,18 @@ class Moderation(Feature):
             # Written every so often, and at stop: a crash loses at most the last few messages' memory.
             self._unsaved, self._saved_at = 0, time.monotonic()
             await self.learning.save_authors()
-        verdict = self.scanner.scan(ScanMessage(
+        scan = ScanMessage(
             id=msg.ref.encode(), author=msg.author_id, channel=f"{msg.ref.platform}:{msg.ref.channel}",
             text=msg.text, ts=msg.ts, author_joined_ts=msg.author_joined_ts, mention_count=msg.mass_mentions,
-        ))
+        )
+        if len(msg.text) > LONG_MESSAGE:
+            # A long message is scanned in a worker thread, one at a time (the scanner keeps per-author state), so
+            # the event loop keeps answering commands and button presses meanwhile.
+            async with self._scan_lock:
+                verdict = await asyncio.to_thread(self.scanner.scan, scan)
+        else:
+            async with self._scan_lock:
+                verdict = self.scanner.scan(scan)
         if not verdict.flagged:
             return
         candidate = Candidate(msg.ref.platform, msg.author_id, msg.author_name, msg.ref.channel, msg.ref, msg.link,
