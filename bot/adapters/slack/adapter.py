@@ -13,6 +13,7 @@ body (transport.py; bolt's own request verification, always on, checks again).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -91,6 +92,8 @@ class SlackAdapter(Adapter):
         self._session: aiohttp.ClientSession | None = None
         self._http = HttpListener(self.app, cfg.host, cfg.port, cfg.signing_secret.get())  # serves only in http mode
         self._socket: Any = None
+        self._lost: asyncio.Future[str] | None = None
+        self._watch_auth(self.client, "slack.bot_token")
         self._inflight = InFlight()
         self._started = False
         self._register()
@@ -115,12 +118,40 @@ class SlackAdapter(Adapter):
             if self.cfg.mode == "socket":
                 self._socket = await open_socket(self.app, self.client, self.cfg.app_token.get(), self.cfg.api_url,
                                                  self._scrub)
+                self._watch_auth(self._socket.client, "slack.app_token", method="issue_new_wss_url")
             else:
                 self.port = await self._http.start()
         except BaseException:
             await self._close_session()
             raise
+        self._lost = asyncio.get_running_loop().create_future()
         self._started = True
+
+    # -- lost for good -------------------------------------------------------------------------------------
+
+    def _watch_auth(self, client: Any, setting: str, method: str = "api_call") -> None:
+        """Wrap `client.method` so that Slack refusing our credentials after start (a revoked token, an inactive
+        account) ends `lost()`, instead of the SDK retrying, and logging, forever. Transient failures (network,
+        5xx, 429) are left to the SDK's own retries."""
+        original = getattr(client, method)
+
+        async def watched(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await original(*args, **kwargs)
+            except SlackApiError as exc:
+                why = reason(exc)
+                params = kwargs.get("params")
+                own = not (isinstance(params, dict) and params.get("token"))  # apps.connections.open: the app token
+                if why in AUTH_ERRORS and own and self._lost is not None and not self._lost.done():
+                    self._lost.set_result(f"Slack rejected {setting}: {why}")
+                raise
+
+        setattr(client, method, watched)
+
+    async def lost(self) -> str:
+        if self._lost is None:
+            return await super().lost()
+        return await asyncio.shield(self._lost)
 
     async def _verify_token(self) -> None:
         try:
