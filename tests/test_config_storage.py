@@ -212,3 +212,28 @@ def test_an_empty_path_setting_is_a_config_error_not_a_database_in_the_wrong_pla
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert f"{path}:2: storage.path: must not be empty" in str(err.value)
+
+
+def test_several_processes_starting_at_once_on_a_new_database_all_start(tmp_path: Path):
+    """Migrations run under SQLite's write lock: whichever process comes second finds them done."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "fresh.db"
+    code = ("import asyncio, sys, time\n"
+            "from bot.core.storage import Storage\n"
+            "async def main():\n"
+            "    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all start at the same moment\n"
+            "    s = await Storage.open(sys.argv[1])\n"
+            "    print(len(await s.fetchall('SELECT version FROM schema_migrations')))\n"
+            "    await s.close()\n"
+            "asyncio.run(main())\n")
+    root = Path(__file__).resolve().parent.parent
+    import time
+
+    start = str(time.time() + 1.5)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(db), start], cwd=root, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    results = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
+    assert all(rc == 0 for _, _, rc in results), [err for _, err, _ in results]
+    assert len({out.strip() for out, _, _ in results}) == 1  # every one sees every migration

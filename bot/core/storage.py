@@ -60,11 +60,12 @@ class Storage:
                                "writable by the bot") from None
         try:
             db.row_factory = aiosqlite.Row
+            # First, so that even switching to WAL waits for another process starting at the same moment.
+            await db.execute("PRAGMA busy_timeout=5000")
             await db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives a process kill; only an OS crash may lose the last commits.
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
-            await db.execute("PRAGMA busy_timeout=5000")
             storage = cls(db, path)
             await storage.migrate()
         except sqlite3.Error as exc:
@@ -79,22 +80,27 @@ class Storage:
             await self._db.close()
 
     async def migrate(self, migrations: Iterable[tuple[int, str, str]] | None = None) -> list[int]:
-        """Apply every migration not yet recorded; returns the versions applied."""
-        await self._db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
-        )
-        done = {row[0] for row in await self._db.execute_fetchall("SELECT version FROM schema_migrations")}
+        """Apply every migration not yet recorded; returns the versions applied.
+
+        All of it runs in one write transaction (BEGIN IMMEDIATE takes SQLite's write lock), and what is done is
+        read inside it: two processes starting at once on one file take turns, and the second finds the work
+        done instead of failing on "table already exists"."""
         applied = []
-        for version, name, sql in migrations if migrations is not None else bundled_migrations():
-            if version in done:
-                continue
-            async with self.transaction() as db:
+        async with self.transaction() as db:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
+            )
+            done = {row[0] for row in await db.execute_fetchall("SELECT version FROM schema_migrations")}
+            for version, name, sql in migrations if migrations is not None else bundled_migrations():
+                if version in done:
+                    continue
                 for statement in _split_sql(sql):
                     await db.execute(statement)
                 await db.execute("INSERT INTO schema_migrations(version, name) VALUES (?, ?)", (version, name))
-            log.info("applied migration %s", name)
-            applied.append(version)
+                applied.append(version)
+        for version in applied:
+            log.info("applied migration %03d", version)
         return applied
 
     @asynccontextmanager
