@@ -27,8 +27,9 @@ from bot.config import Secret
 from bot.core.commands import Form, FormField, Option, action, command
 from bot.core.contract import Feature, IncomingMessage, StartupError
 from bot.core.core import Core
-from bot.core.records import Action, Button, Image, Invocation, MessageRef, Place, Reply, Source
+from bot.core.records import Action, Button, Image, Invocation, Member, MessageRef, Place, Reply, Role, Source
 from bot.features.faq import Faq
+from bot.features.polls import Polls, PollSpec
 from bot.runner import open_core
 from tests.conftest import ROOT, make_config
 from tests.fakes.slack_api import (
@@ -931,3 +932,40 @@ async def test_an_app_token_revoked_while_reconnecting_ends_lost(tmp_path: Path,
         await adapter.stop()
         await adapter.close()
         await core.close()
+
+
+async def test_a_vote_is_written_before_slack_hears_ok(slack: Harness):
+    """HTTP mode: when the 200 for a button press reaches Slack, the vote is already in the database, so a process
+    killed right after loses nothing it acknowledged."""
+    creator = Member("slack:U0MAKER", "maker", Role.MEMBER)
+    poll = await slack.core.get(Polls).create(PollSpec("Tried it?", ("Yes", "No")), creator)
+    real = slack.core.dispatch_action
+
+    async def slow_disk(act: Action) -> Reply:  # a busy machine: the write takes a moment
+        await asyncio.sleep(0.3)
+        return await real(act)
+
+    slack.core.dispatch_action = slow_disk  # type: ignore[method-assign]
+    for n, user in enumerate(("U0A1", "U0A2", "U0A3")):
+        status, _ = await slack.press(f"poll:{poll.id}:vote:0", key=f"k{n}", user=user)
+        assert status == 200
+        rows = await slack.core.storage.fetchall("SELECT voter FROM poll_votes WHERE poll_id = ?", (poll.id,))
+        assert len(rows) == n + 1  # no waiting: written before the acknowledgement
+
+
+async def test_a_write_that_cannot_finish_in_time_is_not_confirmed(slack: Harness, monkeypatch):
+    import bot.adapters.slack.adapter as slack_adapter
+
+    monkeypatch.setattr(slack_adapter, "ACK_DEADLINE", 0.2)
+    real = slack.core.dispatch_action
+
+    async def stuck(act: Action) -> Reply:
+        await asyncio.sleep(0.6)
+        return await real(act)
+
+    slack.core.dispatch_action = stuck  # type: ignore[method-assign]
+    started = time.monotonic()
+    status, _ = await slack.press("poll:1:vote:0", key="late")
+    assert status == 200 and time.monotonic() - started < 0.5  # Slack is answered before its own limit
+    [said] = await slack.fake.wait_response("late")
+    assert "may not have been saved" in json.dumps(said)

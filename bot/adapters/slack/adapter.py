@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import aiohttp
@@ -37,7 +37,7 @@ from bot.config import SlackConfig
 from bot.core.commands import CommandSpec, parse_line
 from bot.core.contract import Adapter, Staff, StartupError
 from bot.core.core import Core
-from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply
+from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, error_reply
 
 log = logging.getLogger("bot.slack")
 
@@ -45,6 +45,47 @@ RESTRICT_UNSUPPORTED = (
     "Slack does not let apps time out members with a bot token, so nothing was done on Slack. "
     "A workspace admin can remove the member from the channel or deactivate their account by hand."
 )
+
+
+# Slack shows an error if a button press or form is not acknowledged within 3 seconds. The core's write (group
+# commit) takes milliseconds; past this, the member is told the truth instead of being left with a spinner.
+ACK_DEADLINE = 2.5
+TOO_SLOW = ("Sorry, that is taking longer than Slack allows. It may not have been saved: please check in a moment "
+            "and try again if needed.")
+
+
+class _AckOnce:
+    """Acknowledge exactly once: after the work when it finishes in time, else when the deadline passes or on
+    the way out whatever happened (so Slack never waits the full 3 seconds for nothing)."""
+
+    def __init__(self, ack: Any) -> None:
+        self._ack = ack
+        self.done = False
+
+    async def now(self) -> None:
+        if not self.done:
+            self.done = True
+            await self._ack()
+
+    async def __aenter__(self) -> _AckOnce:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.now()
+
+
+async def written_before_ack(work: Awaitable[Reply], acked: _AckOnce) -> Reply:
+    """Run the core's work (which commits what it changes), then acknowledge: a process killed after Slack heard
+    "ok" has already written the vote, decision, report or poll. The work is shielded: past the deadline it still
+    finishes, but the member is not told it did."""
+    task = asyncio.ensure_future(work)
+    try:
+        reply = await asyncio.wait_for(asyncio.shield(task), ACK_DEADLINE)
+    except TimeoutError:
+        await acked.now()
+        return error_reply(TOO_SLOW)
+    await acked.now()
+    return reply
 
 
 class SlackAdapter(Adapter):
@@ -311,13 +352,13 @@ class SlackAdapter(Adapter):
             await self._replies.apologise(sender.channel, sender.user, respond, reason(exc))
 
     async def _on_form(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        await ack()
         name = inbound.form_command(view)
-        async with self._work(f"/{name}"):
+        async with _AckOnce(ack) as acked, self._work(f"/{name}"):
             sender = inbound.form_sender(body, view)
             args = form_args(self.core.command(name), inbound.form_values(view))
             member = await self.member(sender.user, sender.name)
-            reply = await self.core.dispatch(Invocation(name, member, sender.place, args))
+            reply = await written_before_ack(self.core.dispatch(Invocation(name, member, sender.place, args)),
+                                             acked)
             await self._replies.deliver(reply, sender, None, f"/{name}")
 
     def _shortcut_listener(self, spec: CommandSpec) -> Any:
@@ -344,8 +385,7 @@ class SlackAdapter(Adapter):
             log.error("platform=slack command=%s could not deliver reply: %s", spec.name, reason(exc))
 
     async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-        await ack()
-        async with self._work("button"):
+        async with _AckOnce(ack) as acked, self._work("button"):
             if body.get("type") != "block_actions":
                 return
             value = inbound.pressed_value(action)
@@ -355,7 +395,8 @@ class SlackAdapter(Adapter):
                 return
             member = await self.member(sender.user, sender.name)
             ref = inbound.pressed_on(body, sender.channel)
-            reply = await self.core.dispatch_action(Action(value, member, sender.place, ref))
+            reply = await written_before_ack(self.core.dispatch_action(Action(value, member, sender.place, ref)),
+                                             acked)
             what = f"button:{value.split(':', 1)[0]}"
             if reply.replace_original and ref is not None:
                 await self._replies.replace(reply, ref, sender, respond, what,
