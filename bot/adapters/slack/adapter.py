@@ -363,13 +363,12 @@ class SlackAdapter(Adapter):
 
     def _shortcut_listener(self, spec: CommandSpec) -> Any:
         async def on_shortcut(ack: Any, body: dict[str, Any], respond: Any) -> None:
-            await ack()
-            async with self._work(spec.name):
-                await self._run_shortcut(spec, body, respond)
+            async with _AckOnce(ack) as acked, self._work(spec.name):
+                await self._run_shortcut(spec, body, respond, acked)
 
         return on_shortcut
 
-    async def _run_shortcut(self, spec: CommandSpec, body: dict[str, Any], respond: Any) -> None:
+    async def _run_shortcut(self, spec: CommandSpec, body: dict[str, Any], respond: Any, acked: _AckOnce) -> None:
         if body.get("type") != "message_action":
             return
         sender = inbound.shortcut_sender(body)
@@ -377,8 +376,8 @@ class SlackAdapter(Adapter):
         link = self.permalink(sender.channel, inbound.shortcut_ts(body), (body.get("team") or {}).get("domain"),
                               message.get("thread_ts"))
         member = await self.member(sender.user, sender.name)
-        reply = await self.core.dispatch(Invocation(spec.name, member, sender.place,
-                                                    inbound.shortcut_args(body, link)))
+        reply = await written_before_ack(
+            self.core.dispatch(Invocation(spec.name, member, sender.place, inbound.shortcut_args(body, link))), acked)
         try:
             await self._replies.private(reply, sender.channel, sender.user, respond)
         except API_ERRORS as exc:
