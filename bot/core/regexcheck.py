@@ -33,6 +33,34 @@ def _unbounded_repeat_inside(items: Any) -> bool:
     return False
 
 
+def _literal_prefix(items: Any) -> tuple[tuple[int, ...], bool]:
+    """The literal characters an alternative starts with, and whether that is all of it."""
+    chars: list[int] = []
+    for op, av in items:
+        if op is not sre_constants.LITERAL:
+            return tuple(chars), False
+        chars.append(av)
+    return tuple(chars), True
+
+
+def _ambiguous_branch(items: Any) -> bool:
+    """A branch (directly, or in a group) with two alternatives where one, entirely literal, is the start of another
+    (or equal to it): inside a repeat, the engine can then split the same text in exponentially many ways."""
+    for op, av in items:
+        if op is sre_constants.SUBPATTERN:
+            if _ambiguous_branch(av[-1]):
+                return True
+        elif op is sre_constants.BRANCH:
+            prefixes = [_literal_prefix(branch) for branch in av[1]]
+            for i, (short, whole) in enumerate(prefixes):
+                if not whole:
+                    continue
+                for j, (other, _) in enumerate(prefixes):
+                    if i != j and other[: len(short)] == short and (len(other) > len(short) or i < j):
+                        return True
+    return False
+
+
 def _catastrophic(items: Any) -> str | None:
     for op, av in items:
         if op in _REPEATS and op != getattr(sre_constants, "POSSESSIVE_REPEAT", None):
@@ -40,6 +68,8 @@ def _catastrophic(items: Any) -> str | None:
             unbounded = high is sre_constants.MAXREPEAT or high > _UNBOUNDED
             if unbounded and _unbounded_repeat_inside(body):
                 return "a repeated group contains another unbounded repeat (nested quantifiers, like (a+)+)"
+            if unbounded and _ambiguous_branch(body):
+                return "a repeated alternation whose choices can match the same text (like (a|a)+ or (x|xy|y)*)"
             found = _catastrophic(body)
             if found:
                 return found
