@@ -237,3 +237,37 @@ def test_several_processes_starting_at_once_on_a_new_database_all_start(tmp_path
     results = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
     assert all(rc == 0 for _, _, rc in results), [err for _, err, _ in results]
     assert len({out.strip() for out, _, _ in results}) == 1  # every one sees every migration
+
+
+def test_fuzzed_config_files_give_a_config_error_or_a_config_never_a_crash(tmp_path: Path):
+    """Random damage to the example config (values swapped for hostile ones, lines cut, indentation broken):
+    every outcome is a Config or a ConfigError with file:line, never another exception."""
+    import random
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    lines = (root / "config.example.yaml").read_text(encoding="utf-8").splitlines()
+    hostile = ["9" * 5000, "-1", "${UNSET_FUZZ}", "!foo 1", "&a x", "*a", "[", "{", "nan", "1e999", "\u202e\u0000",
+               "'unterminated", "- - -", "true", "~", "0x10", "é" * 300, "? x", ":"]
+    rng = random.Random(5)
+    path = tmp_path / "config.yaml"
+    started = time.perf_counter()
+    for _ in range(300):
+        mutated = list(lines)
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(mutated))
+            line = mutated[i]
+            choice = rng.random()
+            if ":" in line and choice < 0.6:
+                key = line.split(":", 1)[0]
+                mutated[i] = f"{key}: {rng.choice(hostile)}"
+            elif choice < 0.8:
+                mutated[i] = line[: rng.randint(0, len(line))]
+            else:
+                mutated[i] = " " * rng.randint(0, 5) + line.lstrip()
+        path.write_text("\n".join(mutated) + "\n", encoding="utf-8")
+        try:
+            load_config(path)
+        except ConfigError as exc:
+            assert str(exc).startswith(str(path)), str(exc)[:200]
+    assert time.perf_counter() - started < 30
