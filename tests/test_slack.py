@@ -969,3 +969,13 @@ async def test_a_write_that_cannot_finish_in_time_is_not_confirmed(slack: Harnes
     assert status == 200 and time.monotonic() - started < 0.5  # Slack is answered before its own limit
     [said] = await slack.fake.wait_response("late")
     assert "may not have been saved" in json.dumps(said)
+
+
+async def test_rate_limits_and_server_errors_are_retried_not_fatal(slack: Harness):
+    slack.fake.transient["chat.postMessage"] = [429, 503]
+    watcher = asyncio.create_task(slack.adapter.lost())
+    ref = await slack.adapter.post(Place("slack", "C0GENERAL"), Reply(text="hello", ephemeral=False))
+    assert ref.message and len(slack.fake.calls_to("chat.postMessage")) == 3  # two refusals, then through
+    await asyncio.sleep(0.05)
+    assert not watcher.done()  # transient trouble is not "lost for good"
+    watcher.cancel()

@@ -47,6 +47,7 @@ class FakeSlack:
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)  # id -> display name
     errors: dict[str, str] = field(default_factory=dict)  # method -> error code to answer with
+    transient: dict[str, list[int]] = field(default_factory=dict)  # method -> HTTP statuses to answer first
     not_in_channel: set[str] = field(default_factory=set)  # channels chat.postMessage refuses
     calls: list[Call] = field(default_factory=list)
     responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (response_url key, body)
@@ -155,6 +156,13 @@ class FakeSlack:
                     pass
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ").strip() or args.pop("token", None)
+        failures = self.transient.get(method)
+        if failures:  # a flaky platform: answer this status (429 with Retry-After: 0, or a 5xx) first
+            status = failures.pop(0)
+            self.calls.append(Call(method, args, token))
+            headers = {"Retry-After": "0"} if status == 429 else {}
+            return web.json_response({"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"},
+                                     status=status, headers=headers)
         call = Call(method, args, token)
         call.answer = self._answer(method, args, token)
         self.calls.append(call)

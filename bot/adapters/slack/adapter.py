@@ -24,6 +24,11 @@ import aiohttp
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.base import STOP_GRACE, InFlight, form_args, opens_form, scrub
@@ -112,8 +117,12 @@ class SlackAdapter(Adapter):
         base_url = cfg.api_url if cfg.api_url.endswith("/") else cfg.api_url + "/"
         # Our own Web API calls. bolt gets a token-less client of the same API and our `authorize` below, so it
         # neither needs the token at construction nor calls auth.test on its own: start() does that once.
-        self.client = AsyncWebClient(token=cfg.bot_token.get() or None, base_url=base_url)
-        self._bolt_client = AsyncWebClient(base_url=base_url)
+        # Transient failures are retried by the SDK's own handlers: 429 after its Retry-After, 5xx and dropped
+        # connections a couple of times. Refused credentials are not transient: see lost().
+        retries = [AsyncRateLimitErrorRetryHandler(max_retry_count=2), AsyncServerErrorRetryHandler(max_retry_count=2),
+                   AsyncConnectionErrorRetryHandler(max_retry_count=2)]
+        self.client = AsyncWebClient(token=cfg.bot_token.get() or None, base_url=base_url, retry_handlers=retries)
+        self._bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=list(retries))
         self.app = AsyncApp(
             name="migraine-community-bot",
             client=self._bolt_client,
