@@ -271,3 +271,32 @@ def test_fuzzed_config_files_give_a_config_error_or_a_config_never_a_crash(tmp_p
         except ConfigError as exc:
             assert str(exc).startswith(str(path)), str(exc)[:200]
     assert time.perf_counter() - started < 30
+
+
+async def test_a_database_locked_by_another_process_gets_a_polite_refusal_and_no_half_write(tmp_path: Path):
+    """Another process holds SQLite's write lock longer than the bot waits (busy_timeout): the member is told
+    nothing was changed, nothing is half-written, and the same request works once the lock is gone."""
+    import sqlite3
+    import time
+
+    from bot.core.records import Invocation, Member, Place, Role
+    from bot.runner import open_core
+    from tests.conftest import make_config
+
+    core = await open_core(make_config(tmp_path))
+    await core.start()
+    member = Member("console:lee", "lee", Role.MEMBER)
+    here = Place("console", "general")
+    other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the other process's write lock
+        started = time.monotonic()
+        reply = await core.dispatch(Invocation("poll", member, here, {"question": '"Locked?" "Yes" "No"'}))
+        assert "Nothing was changed" in reply.text and time.monotonic() - started < 15
+        other.execute("ROLLBACK")
+        assert (await core.storage.fetchone("SELECT COUNT(*) AS n FROM polls"))["n"] == 0
+        reply = await core.dispatch(Invocation("poll", member, here, {"question": '"Locked?" "Yes" "No"'}))
+        assert (await core.storage.fetchone("SELECT COUNT(*) AS n FROM polls"))["n"] == 1, reply.text
+    finally:
+        other.close()
+        await core.close()
