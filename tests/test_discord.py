@@ -653,3 +653,27 @@ async def test_bot_run_serves_discord_until_told_to_stop(tmp_path: Path, fake: F
     stop.set()
     assert await asyncio.wait_for(served, 10) == 0
     await fake.wait_until(lambda: not fake.connected)
+
+
+async def test_a_crisis_message_gets_resources_by_direct_message_and_a_wellbeing_item(tmp_path: Path,
+                                                                                     fake: FakeDiscord):
+    """A channel message has no interaction to answer privately, so the member gets a direct message; the
+    moderators' channel gets the wellbeing item; the member's message is left alone."""
+    cfg = discord_config(tmp_path, fake, discord__message_content=True, discord__mod_channel_id=1800000000000000009)
+    run = await Running(fake, cfg, Probe()).start()
+    try:
+        text = "honestly I can't keep living like this, my family would be better off if I wasn't around anymore"
+        message = fake.user_message(text, user_id="1600000000000000077", user_name="sam")
+        await fake.dispatch("MESSAGE_CREATE", message)
+        await fake.wait_until(lambda: fake.dm_channels)
+        [dm_channel] = fake.dm_channels
+        assert fake.dm_channels[dm_channel] == "1600000000000000077"
+        await fake.wait_until(lambda: fake.find("POST", rf"/channels/{dm_channel}/messages"))
+        [sent] = fake.find("POST", rf"/channels/{dm_channel}/messages")
+        assert "988" in json.dumps(sent.json)
+        await fake.wait_until(lambda: fake.find("POST", r"/channels/1800000000000000009/messages"))
+        [item] = fake.find("POST", r"/channels/1800000000000000009/messages")
+        assert "Wellbeing check" in json.dumps(item.json) and "I'll reach out" in json.dumps(item.json)
+        assert not fake.find("DELETE", rf"/channels/{fake.channel_id}/messages/.*")
+    finally:
+        await run.stop()

@@ -979,3 +979,15 @@ async def test_rate_limits_and_server_errors_are_retried_not_fatal(slack: Harnes
     await asyncio.sleep(0.05)
     assert not watcher.done()  # transient trouble is not "lost for good"
     watcher.cancel()
+
+
+async def test_a_crisis_message_gets_resources_only_the_member_sees(slack: Harness):
+    text = "honestly I can't keep living like this, my family would be better off if I wasn't around anymore"
+    status, _ = await slack.send(event_body({"type": "message", "channel": "C0GENERAL", "user": "U0SAM",
+                                             "text": text, "ts": "1700000100.000100"}),
+                                 content_type="application/json")
+    assert status == 200
+    [ephemeral] = await slack.fake.wait_call("chat.postEphemeral")
+    assert ephemeral["channel"] == "C0GENERAL" and ephemeral["user"] == "U0SAM"
+    assert "988" in json.dumps(ephemeral)
+    assert not slack.fake.calls_to("chat.delete")  # the message itself is left alone

@@ -120,6 +120,7 @@ class FakeDiscord:
         self.identifies: list[dict] = []  # the d of every IDENTIFY (token, intents, ...)
         self.commands: dict[str | None, list[dict]] = {}  # guild id (None = global) -> registered commands
         self.messages: dict[str, dict] = {}  # message id -> last payload (channel posts, responses, followups)
+        self.dm_channels: dict[str, str] = {}  # direct-message channel id -> the member it is with
         self.status_overrides: dict[tuple[str, str], tuple[int, dict]] = {}  # (METHOD, path regex) -> reply
         self.identify_close_code: int | None = None  # e.g. 4014 (disallowed intents) to refuse IDENTIFY
         self.interactions: dict[str, dict] = {}  # interaction token -> payload delivered with interact()
@@ -434,6 +435,14 @@ class FakeDiscord:
                 self.commands[m.group(3)] = registered
                 return _json(registered)
             return _json(self.commands.get(m.group(3), []))
+        if method == "POST" and path == "/users/@me/channels":  # open a direct-message channel
+            recipient = str((rec.json or {}).get("recipient_id", ""))
+            dm = {"id": self.snowflake(), "type": 1, "last_message_id": None,
+                  "recipients": [user_payload(recipient, "member")]}
+            self.dm_channels[dm["id"]] = recipient
+            return _json(dm)
+        if method == "GET" and (m := re.fullmatch(r"/users/(\d+)", path)):
+            return _json(user_payload(m.group(1), "member"))
         if m := re.fullmatch(r"/channels/(\d+)/messages(/(\d+))?", path):
             return self._channel_message(method, m.group(1), m.group(3), rec)
         if m := re.fullmatch(r"/channels/(\d+)", path):
