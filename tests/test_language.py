@@ -1,0 +1,35 @@
+"""The bundled classifiers: shipped weights match the corpus they claim to come from, and they behave sensibly on
+texts no one trained them on (a few clear cases, not a measure of quality: bench/quality.py measures that)."""
+
+from __future__ import annotations
+
+from bot.language import promotion, risk, shipped
+from bot.language.features import Featuriser
+
+
+def test_the_shipped_weights_are_the_ones_the_corpus_gives():
+    """After editing bot/language/data, run `python -m bot.language.train`; otherwise every start retrains."""
+    assert shipped.load(risk.NAME, ["crisis", "unsafe"], risk.FEATURES,
+                        shipped.digest(risk.named_rows(), risk.FEATURES, risk.SETTINGS)) is not None
+    assert shipped.load(promotion.NAME, ["spam"], promotion.FEATURES,
+                        shipped.digest({"spam": promotion.training_rows()}, promotion.FEATURES,
+                                       promotion.SETTINGS)) is not None
+
+
+def test_features_are_stable_and_bounded():
+    f = Featuriser(char_sizes=(3, 4), word_sizes=(1,))
+    a, b = f.indices("Ketamine nasal spray"), f.indices("ketamine   NASAL spray")
+    assert list(a) == list(b)  # case and spacing do not change what a text is read as
+    assert len(f.indices("x" * 100_000)) < 20  # long runs are cut and deduplicated
+    assert len(f.indices("")) == 0
+
+
+def test_clear_cases_read_the_way_a_person_would():
+    model = risk.shared_risk_model()
+    assert model.assess("i have pills saved up and wrote goodbye letters to my kids").is_crisis
+    assert not model.assess("how much does a ketamine infusion cost with insurance").is_crisis
+    assert model.assess("where can i buy ketamine online without a prescription").is_unsafe
+    assert not model.assess("what doses did the nasal spray study use").is_unsafe
+    spam = promotion.shared_promotion_model()
+    assert spam.probability("DM me on telegram for ketamine, no prescription, discreet shipping") > 0.5
+    assert spam.probability("my neurologist finally approved my first infusion next week") < 0.5
