@@ -124,3 +124,9 @@ async def test_odd_digits_on_the_console_are_not_a_crash(console):
     assert "there is no button" in await console.say("9" * 5000)
     out = await console.say("²")  # a digit to isdigit(), not to int()
     assert "Traceback" not in out
+
+
+async def test_help_shows_the_one_line_forms_the_console_accepts_and_poll_results_needs_a_number(console):
+    help_text = await console.say("/help")
+    assert '"Question?" "Option A" "Option B"' in help_text and "[choices]" not in help_text
+    assert "Which poll? Give its number" in await console.say("/poll results")

@@ -161,8 +161,12 @@ class ConsoleAdapter(Adapter):
         lines = ["Commands:"]
         for spec in self.core.commands:
             if self.member.role >= spec.role:
-                opts = " ".join(f"[{o.name}]" for o in spec.options)
-                lines.append(f"  /{spec.name} {opts}".rstrip() + f" — {spec.description}")
+                # The console reads one line: only the option that takes the rest of it can be typed here.
+                rest = next((o for o in spec.options if o.rest), None)
+                usage = f"  /{spec.name}" + (f" [{rest.name}]" if rest else "")
+                lines.append(f"{usage} — {spec.description}")
+                if rest is not None and rest.description.lower() != rest.name:
+                    lines.append(f"      {rest.name}: {rest.description}")
         lines += ["  /as NAME [member|moderator|admin] — switch user", "  /channel NAME — switch channel",
                   "  NUMBER — press that button", "  /quit — leave"]
         return "\n".join(lines)

@@ -240,7 +240,8 @@ class Faq(Feature):
         if not rows:
             return Reply(title="Knowledge gaps", text="No unanswered questions recorded yet.")
         lines = [f"{g.asked}× {g.example}" + (f"  (closest: {g.closest})" if g.closest else "") for g in rows]
-        return Reply(title="Knowledge gaps", text="\n".join(lines))
+        return Reply(title="Knowledge gaps", text="\n".join(lines),
+                     footer="Only admins see this list. Members' questions are shown as they asked them.")
 
     @completer("faq", "question")
     async def complete_question(self, partial: str) -> list[tuple[str, str]]:

@@ -188,7 +188,7 @@ class Polls(Feature):
         line = args.get("question", "").strip()
         head, _, rest = line.partition(" ")
         # `/poll results 12`: one word after results or close can only mean a poll number, never a new poll.
-        if head in ("results", "close") and "choices" not in args and len(rest.split()) == 1 and "--" not in rest:
+        if head in ("results", "close") and "choices" not in args and len(rest.split()) <= 1 and "--" not in rest:
             poll_id = parse_poll_id(rest)
             if poll_id is None:
                 return error_reply(f"Which poll? Give its number, e.g. /poll {head} 12.")
