@@ -771,8 +771,9 @@ async def test_post_update_delete_and_restrict(slack: Harness):
     await slack.adapter.delete(ref)
     assert slack.fake.calls_to("chat.delete") == [{"channel": "C0GENERAL", "ts": ref.message}]
     slack.fake.errors["chat.delete"] = "cant_delete_message"
-    with pytest.raises(RuntimeError, match="cant_delete_message"):
+    with pytest.raises(RuntimeError, match="cant_delete_message") as refused:
         await slack.adapter.delete(MessageRef("slack", "C0GENERAL", "1.2"))
+    assert "a workspace admin must delete it by hand" in str(refused.value)  # what the queue's Result line says
     with pytest.raises(NotImplementedError, match="Slack does not let apps time out members"):
         await slack.adapter.restrict("slack:U0SPAM", place, 10)
 

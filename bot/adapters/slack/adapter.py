@@ -300,7 +300,11 @@ class SlackAdapter(Adapter):
         try:
             await self.client.chat_delete(channel=ref.channel, ts=ref.message)
         except SlackApiError as exc:
-            raise RuntimeError(f"Slack could not delete the message: {reason(exc)}") from None
+            why = reason(exc)
+            if why in ("cant_delete_message", "message_not_found", "not_in_channel", "channel_not_found"):
+                raise RuntimeError(f"Slack could not delete the message ({why}): a bot cannot delete members' "
+                                   "messages, so a workspace admin must delete it by hand") from None
+            raise RuntimeError(f"Slack could not delete the message: {why}") from None
 
     async def restrict(self, member_id: str, place: Place, minutes: int) -> str:
         """Slack has no time-out for bots: raise NotImplementedError with a polite explanation."""
