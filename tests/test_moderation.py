@@ -669,3 +669,59 @@ async def test_per_author_memory_survives_a_restart(tmp_path: Path):
         assert any(r.rule == "same-offer-across-channels" for r in verdict.reasons), verdict.reasons
     finally:
         await core.close()
+
+
+DECIDER = """
+import asyncio, sys, time
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from tests.conftest import make_config
+from bot.runner import open_core
+from bot.core.contract import IncomingMessage
+from bot.core.records import Action, Member, MessageRef, Place, Role
+SPAM = {spam!r}
+async def main():
+    core = await open_core(make_config(Path({tmp!r})))
+    await core.start()
+    mod = Member("console:ana", "ana", Role.MODERATOR)
+    n = 0
+    while True:
+        ref = MessageRef("console", "general", f"m{{n}}")
+        await core.on_message(IncomingMessage(ref=ref, author_id=f"console:s{{n}}", author_name="s",
+                                              text=SPAM + f" offer {{n}}", ts=time.time()))
+        row = await core.storage.fetchone("SELECT id FROM mod_queue WHERE status = 'open' ORDER BY id DESC")
+        reply = await core.dispatch_action(Action(f"queue:{{row['id']}}:remove", mod, Place("console", "mod-queue")))
+        assert "Removed by" in reply.plain(), reply.plain()
+        print(row["id"], flush=True)
+        n += 1
+asyncio.run(main())
+"""
+
+
+async def test_a_process_killed_mid_decisions_loses_no_acknowledged_decision_and_doubles_none(tmp_path: Path):
+    import signal
+
+    core = await open_core(make_config(tmp_path))  # create the database first
+    await core.close()
+    proc = subprocess.Popen([sys.executable, "-c", DECIDER.format(root=str(ROOT), tmp=str(tmp_path), spam=SPAM)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    acknowledged: list[int] = []
+    deadline = time.time() + 40
+    while len(acknowledged) < 40 and time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        acknowledged.append(int(line))
+    os.kill(proc.pid, signal.SIGKILL)  # wherever it is: between a scan, a queue write and a decision
+    proc.wait()
+    assert len(acknowledged) >= 40, proc.stderr.read()[-2000:]
+    core = await open_core(make_config(tmp_path))
+    try:
+        assert await core.storage.integrity_check() == "ok"
+        rows = {r["id"]: r["status"] for r in await core.storage.fetchall("SELECT id, status FROM mod_queue")}
+        assert all(rows[i] == "removed" for i in acknowledged)  # every decision reported is kept
+        audits = await core.storage.fetchall(
+            "SELECT subject, COUNT(*) AS n FROM audit_log WHERE action = 'queue.remove' GROUP BY subject")
+        assert all(a["n"] == 1 for a in audits)  # and none was made twice
+    finally:
+        await core.close()
