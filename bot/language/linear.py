@@ -1,7 +1,7 @@
-"""A logistic-regression text classifier over hashed n-grams (and, when given, dense sentence vectors).
+"""A logistic-regression text classifier over hashed n-grams.
 
-Small enough to train from the bundled corpus at start-up (well under a second for a few thousand texts) and
-again whenever moderators add examples, and to score a message in tens of microseconds.
+Small enough to train from the bundled corpus in a few seconds (`python -m bot.language.train`) and to score a
+message in tens of microseconds.
 """
 
 from __future__ import annotations
@@ -25,33 +25,28 @@ class Rows:
     indptr: np.ndarray
     indices: np.ndarray
     values: np.ndarray
-    dense: np.ndarray | None = None  # optional (n, d) sentence vectors
 
     @classmethod
-    def build(cls, parts: Sequence[np.ndarray], dense: np.ndarray | None = None) -> Rows:
+    def build(cls, parts: Sequence[np.ndarray]) -> Rows:
         lengths = np.array([len(p) for p in parts], dtype=np.int64)
         indptr = np.concatenate([[0], np.cumsum(lengths)])
         indices = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
         scale = 1.0 / np.sqrt(np.maximum(lengths, MIN_FEATURES))
         values = np.repeat(scale, lengths).astype(np.float32)
-        return cls(indptr, indices, values, dense)
+        return cls(indptr, indices, values)
 
     def __len__(self) -> int:
         return len(self.indptr) - 1
 
-    def dot(self, weights: np.ndarray, dense_weights: np.ndarray | None) -> np.ndarray:
+    def dot(self, weights: np.ndarray) -> np.ndarray:
         products = weights[self.indices] * self.values
         sums = np.add.reduceat(products, self.indptr[:-1]) if len(products) else np.zeros(len(self))
         sums[np.diff(self.indptr) == 0] = 0.0  # reduceat repeats the next value for an empty row
-        if self.dense is not None and dense_weights is not None:
-            sums = sums + self.dense @ dense_weights
         return sums
 
-    def gradient(self, residual: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def gradient(self, residual: np.ndarray) -> np.ndarray:
         counts = np.diff(self.indptr)
-        sparse = np.bincount(self.indices, weights=self.values * np.repeat(residual, counts), minlength=DIMENSIONS)
-        dense = self.dense.T @ residual if self.dense is not None else None
-        return sparse, dense
+        return np.bincount(self.indices, weights=self.values * np.repeat(residual, counts), minlength=DIMENSIONS)
 
 
 class Adam:
@@ -76,16 +71,15 @@ class LinearClassifier:
 
     featuriser: Featuriser = field(default_factory=Featuriser)
     weights: np.ndarray = field(default_factory=lambda: np.zeros(DIMENSIONS, dtype=np.float32))
-    dense_weights: np.ndarray | None = None
     bias: float = 0.0
 
-    def rows(self, texts: Sequence[str], dense: np.ndarray | None = None) -> Rows:
-        return Rows.build([self.featuriser.indices(t) for t in texts], dense)
+    def rows(self, texts: Sequence[str]) -> Rows:
+        return Rows.build([self.featuriser.indices(t) for t in texts])
 
-    def fit(self, texts: Sequence[str], labels: Sequence[bool], *, dense: np.ndarray | None = None,
-            l2: float = 1e-4, epochs: int = 300, rate: float = 0.5, positive_weight: float | None = None) -> None:
+    def fit(self, texts: Sequence[str], labels: Sequence[bool], *, l2: float = 1e-4, epochs: int = 300,
+            rate: float = 0.5, positive_weight: float | None = None) -> None:
         """Full-batch Adam on the regularised log loss; classes are balanced unless `positive_weight` says."""
-        x = self.rows(texts, dense)
+        x = self.rows(texts)
         y = np.asarray(labels, dtype=np.float64)
         n_pos = max(float(y.sum()), 1.0)
         n_neg = max(float(len(y) - y.sum()), 1.0)
@@ -93,30 +87,20 @@ class LinearClassifier:
         sample = np.where(y > 0, pw, 1.0)
         sample = sample / sample.sum()
         w = np.zeros(DIMENSIONS, dtype=np.float64)
-        dw = np.zeros(dense.shape[1], dtype=np.float64) if dense is not None else np.zeros(0)
         bias = np.zeros(1)
-        steps = [Adam(w), Adam(dw), Adam(bias)]
+        steps = [Adam(w), Adam(bias)]
         for step in range(1, epochs + 1):
-            z = x.dot(w, dw if dense is not None else None) + bias[0]
-            p = 1.0 / (1.0 + np.exp(-z))
+            p = 1.0 / (1.0 + np.exp(-(x.dot(w) + bias[0])))
             residual = (p - y) * sample
-            gw, gd = x.gradient(residual)
-            steps[0].step(gw + l2 * w, step, rate)
-            if gd is not None:
-                steps[1].step(gd + l2 * dw, step, rate)
-            steps[2].step(np.array([residual.sum()]), step, rate)
-        b = float(bias[0])
+            steps[0].step(x.gradient(residual) + l2 * w, step, rate)
+            steps[1].step(np.array([residual.sum()]), step, rate)
         self.weights = w.astype(np.float32)
-        self.dense_weights = dw.astype(np.float32) if dense is not None else None
-        self.bias = b
+        self.bias = float(bias[0])
 
-    def probability(self, text: str, dense: np.ndarray | None = None) -> float:
+    def probability(self, text: str) -> float:
         idx = self.featuriser.indices(text)
         z = float(self.weights[idx].sum() / np.sqrt(max(len(idx), MIN_FEATURES))) + self.bias
-        if dense is not None and self.dense_weights is not None:
-            z += float(dense @ self.dense_weights)
         return float(1.0 / (1.0 + np.exp(-z)))
 
-    def probabilities(self, texts: Sequence[str], dense: np.ndarray | None = None) -> np.ndarray:
-        z = self.rows(texts, dense).dot(self.weights, self.dense_weights) + self.bias
-        return 1.0 / (1.0 + np.exp(-z))
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.rows(texts).dot(self.weights) + self.bias)))
