@@ -725,3 +725,24 @@ async def test_a_process_killed_mid_decisions_loses_no_acknowledged_decision_and
         assert all(a["n"] == 1 for a in audits)  # and none was made twice
     finally:
         await core.close()
+
+
+async def test_a_merged_item_reads_right_every_author_and_channel_the_newest_text_and_the_highest_score(
+        tmp_path: Path):
+    core, discord, slack = await platform_core(tmp_path)
+    try:
+        await core.on_message(message("discord", "100", "1", "77", SPAM, "first-seller"))
+        louder = SPAM_AGAIN + " DM @ketplug24 on telegram"
+        await core.on_message(message("discord", "200", "2", "78", louder, "second-seller"))
+        [item] = await items(core)
+        post = (discord.updates[-1][1] if discord.updates else discord.posts[-1][1]).plain()
+        assert item["seen_count"] == 2, item
+        assert "first-seller" in post and "second-seller" in post and "other account" not in post
+        assert "#100" in post and "#200" in post and "seen 2 times in 2 channels" in post
+        assert "ketplug24" in post  # the newest copy's text
+        assert f"score {item['score']:.2f}" in post and item["score"] > 0
+        first_alone = core.get(Moderation).scanner.scan(ScanMessage(id="p", author="probe", channel="c",
+                                                                    text=SPAM, ts=time.time()))
+        assert item["score"] >= first_alone.score  # the strongest copy speaks for the item
+    finally:
+        await core.close()

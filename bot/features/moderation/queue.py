@@ -159,7 +159,7 @@ class ModQueue:
                 if dup:
                     return None, False
             rows = list(await db.execute_fetchall(
-                "SELECT id, reasons FROM mod_queue WHERE status = 'open' AND group_key = ? ORDER BY id LIMIT 1",
+                "SELECT id, reasons, score FROM mod_queue WHERE status = 'open' AND group_key = ? ORDER BY id LIMIT 1",
                 (key,)))
             if not rows and not key.startswith("text:"):
                 rows = await self._similar_open_item(db, verdict.fingerprint, min_similarity)
@@ -173,6 +173,11 @@ class ModQueue:
                         merged = extra + merged
                         await db.execute("UPDATE mod_queue SET reasons = ? WHERE id = ?",
                                          (json.dumps(merged, ensure_ascii=False), item_id))
+                if report is None and verdict.score > float(rows[0]["score"]):
+                    # The strongest copy speaks for the item: its score and reasons, with any reports kept.
+                    kept = [r for r in json.loads(rows[0]["reasons"]) if r.get("rule") == REPORT_RULE]
+                    await db.execute("UPDATE mod_queue SET score = ?, reasons = ? WHERE id = ?",
+                                     (verdict.score, json.dumps(kept + reasons, ensure_ascii=False), item_id))
                 if deleted:
                     await db.execute("UPDATE mod_queue SET auto_removed = 1 WHERE id = ?", (item_id,))
                 if note:
@@ -211,8 +216,8 @@ class ModQueue:
         the newest open items are compared by word-set similarity with the rules' near-duplicate bar.
         """
         candidates = await db.execute_fetchall(
-            "SELECT id, reasons, fingerprint FROM mod_queue WHERE status = 'open' AND group_key NOT LIKE 'text:%' "
-            "ORDER BY id DESC LIMIT 500")
+            "SELECT id, reasons, score, fingerprint FROM mod_queue WHERE status = 'open' "
+            "AND group_key NOT LIKE 'text:%' ORDER BY id DESC LIMIT 500")
         scored = [(fingerprint_similarity(fp, row["fingerprint"]), row) for row in candidates]
         best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
         return [best[1]] if best[1] is not None and best[0] >= max(min_similarity, 0.5) else []

@@ -27,24 +27,18 @@ def item_reply(item: QueueItem) -> Reply:
     """The item's post in the moderators' channel: the message, who, where, why, and the buttons or decision."""
     kind = "Reported message" if item.source == "report" else "Possible spam"
     title = f"{kind} (score {item.score:.2f} / threshold {item.threshold:.2f})"
-    text = item.text if len(item.text) <= TEXT_SHOWN else (
-        item.text[:TEXT_SHOWN] + f"… ({len(item.text) - TEXT_SHOWN} more characters)")
-    author = f"{item.author_name} ({item.author})" if item.author and item.author != item.author_name else (
-        item.author_name or "unknown")
-    others = {m.author for m in item.messages} - {item.author}
-    if others:
-        author += f" and {len(others)} other account(s)"
+    newest = item.messages[-1].text if item.messages else item.text  # a reworded copy shows what was said last
+    text = newest if len(newest) <= TEXT_SHOWN else (
+        newest[:TEXT_SHOWN] + f"… ({len(newest) - TEXT_SHOWN} more characters)")
     fields: list[tuple[str, str]] = [
-        ("Author", author),
-        ("Channel", channel_label(item.channel)),
+        ("Author" if len(_authors(item)) <= 1 else "Authors", ", ".join(_authors(item))[:1000] or "unknown"),
+        ("Channel" if len(_channels(item)) <= 1 else "Channels", ", ".join(_channels(item))[:1000]),
         ("Link", item.link or "no link"),
         ("Why", "\n".join(reason_line(r) for r in item.reasons)[:1000] or "no reasons recorded"),
     ]
-    channels = {f"{m.ref.platform}:{m.ref.channel}" for m in item.messages}
     if item.seen_count > 1:
-        where = ", ".join(sorted(channel_label(c) for c in channels))
-        in_channels = f"{len(channels)} channel" + ("s" if len(channels) != 1 else "")
-        fields.append(("Seen", f"seen {item.seen_count} times in {in_channels}: {where}"[:1000]))
+        count = len(_channels(item))
+        fields.append(("Seen", f"seen {item.seen_count} times in {count} channel" + ("s" if count != 1 else "")))
     if item.auto_removed:
         fields.append(("Auto-removed", "yes: hidden at once because the score passed the auto threshold"))
     footer = f"Queue item #{item.id}"
@@ -63,6 +57,22 @@ def item_reply(item: QueueItem) -> Reply:
     if item.outcome:
         fields.append(("Result", item.outcome[:1000]))
     return Reply(title=title, text=text, fields=tuple(fields), buttons=buttons, footer=footer, ephemeral=False)
+
+
+def _authors(item: QueueItem) -> list[str]:
+    """Every account behind the item, named once each, first seen first (a reported text may have no author)."""
+    named: dict[str, str] = {}
+    if item.author:
+        named[item.author] = item.author_name
+    for m in item.messages:
+        named.setdefault(m.author, m.author_name)
+    return [f"{name} ({who})" if who and who != name else (name or "unknown") for who, name in named.items()]
+
+
+def _channels(item: QueueItem) -> list[str]:
+    """Every channel the item was seen in, first seen first."""
+    seen = [f"{m.ref.platform}:{m.ref.channel}" for m in item.messages] or [item.channel]
+    return [channel_label(c) for c in dict.fromkeys(seen)]
 
 
 def already_decided(item: QueueItem) -> Reply:
