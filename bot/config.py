@@ -76,6 +76,10 @@ class FaqConfig:
 class SpamConfig:
     enabled: bool = True
     rules: str = "./rules/spam.yaml"
+    # Moderators' and admins' messages are not scanned unless this is true.
+    scan_staff: bool = False
+    # Channels never scanned, as platform:channel_id (e.g. discord:123456789012345678, slack:C0123ABCD).
+    exempt_channels: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -482,7 +482,9 @@ async def test_spam_reload_keeps_the_previous_rules_when_broken(tmp_path: Path):
         assert "Reload refused" in out and f"{path}:{line}: threshold must be a number" in out
         assert "Still using the previous rules" in out
         assert core.get(Moderation).scanner.rules.threshold == 1.0
+        await console.say("/as maria")  # staff messages are not scanned: a member posts it
         assert "Possible spam" in await console.say(SPAM)  # still scanning with the old rules
+        await console.say("/as ada admin")
         lines[line - 1] = "threshold: 5.0"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         assert "Spam rules reloaded" in await console.say("/spam-reload")
@@ -744,5 +746,28 @@ async def test_a_merged_item_reads_right_every_author_and_channel_the_newest_tex
         first_alone = core.get(Moderation).scanner.scan(ScanMessage(id="p", author="probe", channel="c",
                                                                     text=SPAM, ts=time.time()))
         assert item["score"] >= first_alone.score  # the strongest copy speaks for the item
+    finally:
+        await core.close()
+
+
+async def test_staff_messages_and_exempt_channels_are_not_scanned(tmp_path: Path):
+    core = await open_core(make_config(tmp_path, spam__exempt_channels=["console:announcements"]))
+    await core.start()
+    try:
+        mod = ConsoleSession(core, user="ana", role=Role.MODERATOR)
+        out = await mod.say(f'Rules reminder: posts like "{SPAM}" are removed, no promo codes or selling.')
+        assert "Possible spam" not in out
+        member = ConsoleSession(core, user="maria")
+        await member.say("/channel announcements")
+        assert "Possible spam" not in await member.say(SPAM)
+        await member.say("/channel general")
+        assert "Possible spam" in await member.say(SPAM)  # members elsewhere are still scanned
+    finally:
+        await core.close()
+    core = await open_core(make_config(tmp_path, spam__scan_staff=True))
+    await core.start()
+    try:
+        mod = ConsoleSession(core, user="ana", role=Role.MODERATOR)
+        assert "Possible spam" in await mod.say(SPAM + " again")
     finally:
         await core.close()

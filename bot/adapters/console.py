@@ -102,7 +102,8 @@ class ConsoleAdapter(Adapter):
             # Plain text is a message in the channel: the spam scanner sees it like on a real server.
             ref = MessageRef("console", self.place.channel, f"m{next(self._message_ids)}")
             await self.core.on_message(IncomingMessage(ref=ref, author_id=self.member.id, author_name=self.member.name,
-                                                       text=line, ts=asyncio.get_running_loop().time()))
+                                                       text=line, ts=asyncio.get_running_loop().time(),
+                                                       author_role=self.member.role))
             return True
         name, _, rest = line[1:].partition(" ")
         if name in ("quit", "exit"):

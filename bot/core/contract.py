@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from bot.core.records import MessageRef, Place, Reply
+from bot.core.records import MessageRef, Place, Reply, Role
 
 
 class StartupError(Exception):
@@ -45,6 +45,7 @@ class IncomingMessage:
     link: str = ""
     author_joined_ts: float | None = None
     mass_mentions: int = 0
+    author_role: Role = Role.MEMBER  # from the platform's staff settings, like a command's member
 
 
 @dataclass(frozen=True)

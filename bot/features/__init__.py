@@ -21,6 +21,7 @@ def bundled(config: Config, storage: Storage) -> list[Feature]:
     return [
         faq,
         Polls(storage, config.resolve_path(config.polls.templates), config.polls.update_debounce),
-        Moderation(storage, config.resolve_path(config.spam.rules), enabled=config.spam.enabled),
+        Moderation(storage, config.resolve_path(config.spam.rules), enabled=config.spam.enabled,
+                   scan_staff=config.spam.scan_staff, exempt_channels=frozenset(config.spam.exempt_channels)),
         wellbeing,
     ]

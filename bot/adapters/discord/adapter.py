@@ -9,6 +9,7 @@ and respond.py / render.py turn that into embeds and buttons. Roles come from co
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import timedelta
 from typing import Any
@@ -364,6 +365,10 @@ class DiscordAdapter(Adapter):
         incoming = incoming_message(message)
         if incoming is None:
             return
+        author = message.author
+        role_ids = [str(r.id) for r in author.roles if not r.is_default()] if isinstance(author, discord.Member) else []
+        role = self.core.member("discord", str(author.id), author.display_name, ids=role_ids).role
+        incoming = dataclasses.replace(incoming, author_role=role)
         async with self._inflight.track():
             await self.core.on_message(incoming)
 

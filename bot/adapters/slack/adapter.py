@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable
@@ -424,7 +425,9 @@ class SlackAdapter(Adapter):
             channel, ts = event.get("channel", ""), str(event.get("ts", ""))
             name = await self.user_name(event["user"])
             link = self.permalink(channel, ts, None, event.get("thread_ts"))
-            await self.core.on_message(inbound.incoming_message(event, name, link))
+            role = (await self.member(event["user"], name)).role
+            await self.core.on_message(dataclasses.replace(inbound.incoming_message(event, name, link),
+                                                           author_role=role))
 
     # -- small look-ups ---------------------------------------------------------------------------------------
 

@@ -63,10 +63,13 @@ class Moderation(Feature):
 
     name = "moderation"
 
-    def __init__(self, storage: Storage, rules_path: Path, *, enabled: bool = True) -> None:
+    def __init__(self, storage: Storage, rules_path: Path, *, enabled: bool = True, scan_staff: bool = False,
+                 exempt_channels: frozenset[str] = frozenset()) -> None:
         self.storage = storage
         self.rules_path = rules_path
         self.enabled = enabled
+        self.scan_staff = scan_staff
+        self.exempt_channels = exempt_channels  # "platform:channel id"
         self.rules_problem: str | None = None  # why scanning is off although spam.enabled is true
         self.learning = Learning(storage, Scanner(self._initial_rules(), language=shared_promotion_model().probability))
         self.queue = ModQueue(storage)
@@ -135,6 +138,10 @@ class Moderation(Feature):
         mod = self.mod_place(msg.ref.platform)
         if mod is not None and mod.channel == msg.ref.channel:
             return  # moderators quoting spam to each other
+        if msg.author_role >= Role.MODERATOR and not self.scan_staff:
+            return  # moderators and admins quote spam in rules and warnings; they are not its source
+        if f"{msg.ref.platform}:{msg.ref.channel}" in self.exempt_channels:
+            return
         await self.learning.ensure_loaded()
         self._unsaved += 1
         if self._unsaved >= AUTHORS_SAVE_EVERY or time.monotonic() - self._saved_at > AUTHORS_SAVE_SECONDS:
