@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -895,14 +896,25 @@ async def test_a_real_poll_from_the_slack_form_vote_and_live_update(slack: Harne
     assert updated["ts"] == ts and "1 vote (100%)" in json.dumps(updated["blocks"])
 
 
-async def test_a_token_revoked_after_start_ends_lost_so_bot_run_exits_for_a_restart(tmp_path: Path, fake: FakeSlack):
-    """Socket Mode: Slack closes the socket and apps.connections.open answers invalid_auth from then on; a Web API
-    call with the bot token answers token_revoked. Either ends lost() with a reason and no token text."""
+@contextlib.asynccontextmanager
+async def socket_adapter(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[SlackAdapter]:
+    """A started Socket Mode adapter on the fake Slack, stopped and closed with its core afterwards."""
     core, cfg = await build_core(tmp_path, api_url=fake.api_url, mode="socket", app_token=Secret(APP_TOKEN))
     adapter = SlackAdapter(core, cfg.slack)
     core.attach(adapter)
     try:
         await adapter.start()
+        yield adapter
+    finally:
+        await adapter.stop()
+        await adapter.close()
+        await core.close()
+
+
+async def test_a_token_revoked_after_start_ends_lost_so_bot_run_exits_for_a_restart(tmp_path: Path, fake: FakeSlack):
+    """Socket Mode: Slack closes the socket and apps.connections.open answers invalid_auth from then on; a Web API
+    call with the bot token answers token_revoked. Either ends lost() with a reason and no token text."""
+    async with socket_adapter(tmp_path, fake) as adapter:
         watcher = asyncio.create_task(adapter.lost())
         await asyncio.sleep(0.05)
         assert not watcher.done()  # connected and well
@@ -911,28 +923,16 @@ async def test_a_token_revoked_after_start_ends_lost_so_bot_run_exits_for_a_rest
             await adapter.post(Place("slack", "C0GENERAL"), Reply(text="hello", ephemeral=False))
         why = await asyncio.wait_for(watcher, 2)
         assert why == "Slack rejected slack.bot_token: token_revoked" and BOT_TOKEN not in why
-    finally:
-        await adapter.stop()
-        await adapter.close()
-        await core.close()
 
 
 async def test_an_app_token_revoked_while_reconnecting_ends_lost(tmp_path: Path, fake: FakeSlack):
-    core, cfg = await build_core(tmp_path, api_url=fake.api_url, mode="socket", app_token=Secret(APP_TOKEN))
-    adapter = SlackAdapter(core, cfg.slack)
-    core.attach(adapter)
-    try:
-        await adapter.start()
+    async with socket_adapter(tmp_path, fake) as adapter:
         watcher = asyncio.create_task(adapter.lost())
         fake.app_tokens.clear()  # revoked: apps.connections.open answers invalid_auth from now on
         with contextlib.suppress(Exception):  # what the SDK does when the socket drops: ask for a new address
             await adapter._socket.client.issue_new_wss_url()
         why = await asyncio.wait_for(watcher, 2)
         assert why == "Slack rejected slack.app_token: invalid_auth" and APP_TOKEN not in why
-    finally:
-        await adapter.stop()
-        await adapter.close()
-        await core.close()
 
 
 async def test_a_vote_is_written_before_slack_hears_ok(slack: Harness):
