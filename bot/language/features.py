@@ -62,6 +62,26 @@ def _char_grams(padded: str, sizes: tuple[int, ...]) -> list[np.ndarray]:
     return out
 
 
+def _word_grams(words: list[str], sizes: tuple[int, ...]) -> list[np.ndarray]:
+    """Hashes of word n-grams, combined from one CRC per word with numpy (joining strings per n-gram cost as
+    much as all the character n-grams together)."""
+    if not words:
+        return []
+    h = np.array([zlib.crc32(w.encode("utf-8")) for w in words], dtype=np.uint64)
+    out = []
+    grams = h.copy()
+    with np.errstate(over="ignore"):
+        for n in range(1, max(sizes) + 1):
+            if n > 1:
+                grams = grams[:-1] * _PRIME + h[n - 1:]
+            if not len(grams):
+                break
+            if n in sizes:
+                # Salted apart from character n-grams of the same text, which hash in another way.
+                out.append(grams * _PRIME + np.uint64(0x5F3759DF + n))
+    return out
+
+
 @dataclass(frozen=True)
 class Featuriser:
     """Which n-grams a text is read as. Two featurisers with the same settings give the same buckets."""
@@ -72,11 +92,9 @@ class Featuriser:
     def indices(self, text: str) -> np.ndarray:
         """Sorted unique feature indices of one text (binary features: presence, not counts)."""
         norm = normalise(text)
-        words = norm.split()
-        grams = {"w:" + " ".join(words[i:i + n]) for n in self.word_sizes for i in range(len(words) - n + 1)}
         parts = _char_grams(f" {norm} ", self.char_sizes)
-        if grams:
-            parts.append(np.array([zlib.crc32(g.encode("utf-8")) for g in grams], dtype=np.uint64))
+        if self.word_sizes:
+            parts += _word_grams(norm.split(), self.word_sizes)
         if not parts:
             return np.zeros(0, dtype=np.int32)
         with np.errstate(over="ignore"):

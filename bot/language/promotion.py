@@ -17,12 +17,14 @@ from bot.language.features import Featuriser
 from bot.language.linear import LinearClassifier
 
 NAME = "promotion"
-FEATURES = Featuriser(char_sizes=(4, 5), word_sizes=())  # as good as with words (cross-validated), and faster
+# With 1,100 more labelled channel messages, 3-grams and words now pay: cross-validated recall at precision 0.98
+# rose from 0.81 to 0.85 (the model alone, probability 0.5).
+FEATURES = Featuriser(char_sizes=(3, 4, 5), word_sizes=(1, 2))
 SETTINGS = {"l2": 1e-5, "epochs": 150, "positive_weight": 1.0}
 
 
 def training_rows() -> list[tuple[str, bool]]:
-    rows = [(r["text"], bool(r["spam"])) for name in ("stream", "spam_train") for r in bundled(name)]
+    rows = [(r["text"], bool(r["spam"])) for name in ("stream", "stream_more", "spam_train") for r in bundled(name)]
     rows += [(r["text"], False) for r in bundled("ordinary")]
     return rows
 

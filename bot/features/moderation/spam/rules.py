@@ -52,7 +52,7 @@ class Weights:
     learned_spam_max: float = 1.0
     learned_ham_max: float = 0.8
     phrase_group_max: float = 2.0
-    language_spam_max: float = 1.5
+    language_spam_max: float = 2.0
     language_ham_max: float = 0.4
     same_offer_channels: float = 0.7
 
