@@ -1,16 +1,23 @@
-"""SQLite storage through aiosqlite: one database file, WAL, numbered migrations, transactional writes."""
+"""The bot's database behind one seam: `Storage`, with SQLite (aiosqlite, one file, WAL) as the embedded default
+and PostgreSQL (bot.core.postgres) for several processes on one database. Numbered migrations, transactional writes.
+
+Features write SQLite's SQL once; on PostgreSQL bot.core.dialect translates it. A transaction yields a `Connection`
+whose small API (execute → a cursor with lastrowid and rowcount, execute_fetchall, executemany; rows indexable by
+name and position) is the same on both engines.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import aiosqlite
 
@@ -19,6 +26,35 @@ from bot.core.contract import SetupError
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+class Row(Protocol):
+    """A result row: by column name or position, and iterable over its values."""
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __len__(self) -> int: ...
+    def keys(self) -> Any: ...
+
+
+class Cursor(Protocol):
+    """What `Connection.execute` returns: the new row's id after an INSERT, how many rows changed, the rows read."""
+
+    @property
+    def lastrowid(self) -> int | None: ...
+    @property
+    def rowcount(self) -> int: ...
+    async def fetchone(self) -> Any: ...
+    async def fetchall(self) -> Any: ...
+
+
+class Connection(Protocol):
+    """The connection a transaction yields, the same on every engine (statements in SQLite's SQL, `?` params)."""
+
+    async def execute(self, sql: str, parameters: Iterable[Any] = ..., /) -> Cursor: ...
+    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] = ..., /) -> Iterable[Any]: ...
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> Any: ...
 
 
 def bundled_migrations() -> list[tuple[int, str, str]]:
@@ -35,12 +71,98 @@ def bundled_migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+def is_database_url(target: str | Path) -> bool:
+    return isinstance(target, str) and "://" in target
+
+
 class Storage:
     """The bot's database. Reads may run any time; writes go through `transaction()`.
 
-    One connection is shared by the whole process, so transactions are serialised with a lock: SQLite allows one
-    writer anyway, and this keeps a half-finished transaction of one coroutine from swallowing another's writes.
+    `Storage.open(target)` picks the engine: a `postgresql://` URL opens PostgreSQL, anything else is a SQLite file.
+    Both run every write transaction one at a time (SQLite's write lock; on PostgreSQL an advisory lock, across
+    every process), so a read-then-write inside a transaction sees no other writer between the two.
     """
+
+    @classmethod
+    async def open(cls, target: str | Path) -> Storage:
+        """Open (creating if new) and migrate the database; raises StorageError with one line saying what to do."""
+        if is_database_url(target):
+            url = str(target)
+            if not url.startswith(_URL_SCHEMES):
+                raise StorageError(f"storage.url must start with postgresql:// (got {url.split('://')[0]}://…); "
+                                   "leave it empty to use the SQLite file at storage.path")
+            from bot.core.postgres import PostgresStorage
+
+            return await PostgresStorage.connect(url)
+        return await SqliteStorage.open_file(target)
+
+    engine = "abstract"
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """BEGIN … COMMIT, rolled back on any error; one writer at a time."""
+        raise NotImplementedError
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def integrity_check(self) -> str:
+        raise NotImplementedError
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One write in its own transaction; returns lastrowid."""
+        async with self.transaction() as db:
+            cursor = await db.execute(sql, tuple(params))
+            return cursor.lastrowid or 0
+
+    async def audit(self, actor: str, action: str, subject: str, detail: str = "") -> None:
+        """Record who did what to what: every admin and moderator decision goes here."""
+        await self.execute(
+            "INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)",
+            (actor, action, subject, detail),
+        )
+
+    async def migrate(self, migrations: Iterable[tuple[int, str, str]] | None = None) -> list[int]:
+        """Apply every migration not yet recorded; returns the versions applied.
+
+        All of it runs in one write transaction, and what is done is read inside it: two processes starting at
+        once take turns, and the second finds the work done instead of failing on "table already exists"."""
+        applied = []
+        async with self.transaction() as db:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
+            )
+            done = {row[0] for row in await db.execute_fetchall("SELECT version FROM schema_migrations")}
+            for version, name, sql in migrations if migrations is not None else bundled_migrations():
+                if version in done:
+                    continue
+                for statement in split_sql(sql):
+                    await db.execute(statement)
+                await db.execute("INSERT INTO schema_migrations(version, name) VALUES (?, ?)", (version, name))
+                applied.append(version)
+        for version in applied:
+            log.info("applied migration %03d", version)
+        await self.after_migrations()
+        return applied
+
+    async def after_migrations(self) -> None:
+        """Called after migrations: an engine that caches what the schema holds refreshes it."""
+
+
+class SqliteStorage(Storage):
+    """One SQLite file. One connection is shared by the whole process, so transactions are serialised with a lock:
+    SQLite allows one writer anyway, and this keeps a half-finished transaction of one coroutine from swallowing
+    another's writes.
+    """
+
+    engine = "sqlite"
 
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
@@ -48,12 +170,18 @@ class Storage:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: str | Path) -> Storage:
-        """Open (creating if new) and migrate the database; raises StorageError with one line saying what to do."""
+    async def open_file(cls, path: str | Path) -> SqliteStorage:
         path = str(path)
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # Fail here if the file cannot be opened: a failed aiosqlite.connect leaves its thread reporting to
+                # an event loop that is gone, a traceback after the one line.
+                sqlite3.connect(path).close()
+                # SQLite opens a read-only file quietly and fails only at the first write, after start-up.
+                if not os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+                    raise StorageError(f"{path}: the database file is read-only; give the bot write access to the "
+                                       "file and its folder")
             db = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"{path}: cannot open the database ({exc}); check the folder exists and is "
@@ -73,72 +201,37 @@ class Storage:
             # manager restart it.
             await db.close()
             raise StorageError(_explain(path, exc)) from None
+        except BaseException:
+            await db.close()  # any other failure too (a migration file unreadable, say): never a hang
+            raise
         return storage
 
     async def close(self) -> None:
         async with self._lock:
             await self._db.close()
 
-    async def migrate(self, migrations: Iterable[tuple[int, str, str]] | None = None) -> list[int]:
-        """Apply every migration not yet recorded; returns the versions applied.
-
-        All of it runs in one write transaction (BEGIN IMMEDIATE takes SQLite's write lock), and what is done is
-        read inside it: two processes starting at once on one file take turns, and the second finds the work
-        done instead of failing on "table already exists"."""
-        applied = []
-        async with self.transaction() as db:
-            await db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
-            )
-            done = {row[0] for row in await db.execute_fetchall("SELECT version FROM schema_migrations")}
-            for version, name, sql in migrations if migrations is not None else bundled_migrations():
-                if version in done:
-                    continue
-                for statement in _split_sql(sql):
-                    await db.execute(statement)
-                await db.execute("INSERT INTO schema_migrations(version, name) VALUES (?, ?)", (version, name))
-                applied.append(version)
-        for version in applied:
-            log.info("applied migration %03d", version)
-        return applied
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+        return self._transaction()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+    async def _transaction(self) -> AsyncIterator[Connection]:
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield cast(Connection, self._db)
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
             else:
                 await self._db.execute("COMMIT")
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return list(await self._db.execute_fetchall(sql, tuple(params)))
-
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
-
-    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """One write in its own transaction; returns lastrowid."""
-        async with self.transaction() as db:
-            cursor = await db.execute(sql, tuple(params))
-            return cursor.lastrowid or 0
 
     async def integrity_check(self) -> str:
         row = await self.fetchone("PRAGMA integrity_check")
         return str(row[0]) if row else "no answer"
-
-    async def audit(self, actor: str, action: str, subject: str, detail: str = "") -> None:
-        """Record who did what to what: every admin and moderator decision goes here."""
-        await self.execute(
-            "INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)",
-            (actor, action, subject, detail),
-        )
 
 
 class StorageError(SetupError):
@@ -150,13 +243,17 @@ def _explain(path: str, exc: sqlite3.Error) -> str:
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         return (f"{path}: the database is read-only or its folder is not writable ({text}); give the bot write "
                 "access to the file and its folder")
+    # SQLITE_FULL is a full disk; a write refused by a file-size limit or quota (EFBIG) is one of SQLITE_IOERR_*.
+    if "disk is full" in text or getattr(exc, "sqlite_errorname", "").startswith("SQLITE_IOERR"):
+        return (f"{path}: cannot write to the disk ({text}): it is full, at a size limit or failing; free some space "
+                "(or raise the limit), then start the bot again")
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return (f"{path}: the database file is damaged ({text}); restore a backup, or move the file away to "
                 "start with an empty one")
     return f"{path}: the database cannot be used ({text})"
 
 
-def _split_sql(sql: str) -> list[str]:
+def split_sql(sql: str) -> list[str]:
     # Migrations are plain DDL without semicolons inside literals or triggers: dropping comments (which may
     # contain any text) and splitting on semicolons is enough.
     code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
