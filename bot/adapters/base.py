@@ -14,6 +14,9 @@ from bot.core.permissions import allowed
 from bot.core.records import Member
 
 STOP_GRACE = 10.0  # seconds stop() waits for the handlers already running
+# Seconds a platform API call may go unanswered before it fails with TimeoutError. Such a call is never retried
+# (the platform may have done it: retrying could post twice); the caller reports it in one line.
+API_TIMEOUT = 10
 RESTARTING = "The bot is restarting. Please try again in a minute."
 ELLIPSIS = "…"
 # Forms are identified by the command they belong to alone, so a form submitted after a restart still works.

@@ -122,6 +122,8 @@ class FakeDiscord:
         self.messages: dict[str, dict] = {}  # message id -> last payload (channel posts, responses, followups)
         self.dm_channels: dict[str, str] = {}  # direct-message channel id -> the member it is with
         self.status_overrides: dict[tuple[str, str], tuple[int, dict]] = {}  # (METHOD, path regex) -> reply
+        # (METHOD, path regex) -> seconds to sit on each matching request after doing it: no answer in time
+        self.stalls: dict[tuple[str, str], float] = {}
         self.identify_close_code: int | None = None  # e.g. 4014 (disallowed intents) to refuse IDENTIFY
         self.interactions: dict[str, dict] = {}  # interaction token -> payload delivered with interact()
         self._originals: dict[str, str] = {}  # interaction token -> id of its original response message
@@ -376,9 +378,13 @@ class FakeDiscord:
                        {k.lower(): v for k, v in request.headers.items()})
         self.requests.append(rec)
         try:
-            return await self._answer(request, rec)
+            response = await self._answer(request, rec)
         finally:
             await self._notify()
+        for (method, pattern), seconds in self.stalls.items():
+            if method == rec.method and re.fullmatch(pattern, path):
+                await asyncio.sleep(seconds)  # done, but the answer comes too late
+        return response
 
     async def _body(self, request: web.Request) -> tuple[Any, dict[str, tuple[str, bytes]]]:
         if request.content_type.startswith("multipart/"):

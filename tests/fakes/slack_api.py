@@ -46,8 +46,11 @@ class FakeSlack:
     app_tokens: set[str] = field(default_factory=lambda: {APP_TOKEN})
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)  # id -> display name
+    channels: dict[str, str] = field(default_factory=dict)  # id -> name, for conversations.info
     errors: dict[str, str] = field(default_factory=dict)  # method -> error code to answer with
     transient: dict[str, list[int]] = field(default_factory=dict)  # method -> HTTP statuses to answer first
+    # method -> seconds to sit on each of the next calls after doing them: a platform that never answers in time
+    stalls: dict[str, list[float]] = field(default_factory=dict)
     not_in_channel: set[str] = field(default_factory=set)  # channels chat.postMessage refuses
     calls: list[Call] = field(default_factory=list)
     responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (response_url key, body)
@@ -167,6 +170,8 @@ class FakeSlack:
         call.answer = self._answer(method, args, token)
         self.calls.append(call)
         self._note()
+        if self.stalls.get(method):
+            await asyncio.sleep(self.stalls[method].pop(0))  # done, but the answer comes too late
         return web.json_response(call.answer)
 
     def _answer(self, method: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
@@ -215,6 +220,10 @@ class FakeSlack:
                 return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "user": {"id": user, "name": user.lower(),
                                          "profile": {"display_name": self.users[user], "real_name": ""}}}
+        if method == "conversations.info":
+            if channel not in self.channels:
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "channel": {"id": channel, "name": self.channels[channel], "is_channel": True}}
         if method == "files.getUploadURLExternal":
             file_id = f"F{next(self._ts):04d}"
             return {"ok": True, "upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
