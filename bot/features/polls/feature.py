@@ -7,6 +7,7 @@ member has one ballot per poll per platform identity, enforced by the database's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
@@ -14,17 +15,21 @@ from bot.core.commands import Form, FormField, Option, action, command
 from bot.core.contract import Feature
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role, error_reply
 from bot.core.storage import Storage
-from bot.features.polls.render import final_reply, poll_reply, results_csv, results_reply
+from bot.features.polls.form import spec_from_args
+from bot.features.polls.opening import Openings
+from bot.features.polls.render import creator_reply, final_reply, poll_reply, results_csv, results_reply
 from bot.features.polls.spec import (
+    KINDS,
     MAX_QUESTION_LEN,
+    VISIBILITY,
     PollError,
     PollSpec,
-    load_templates,
+    has_mass_mention,
     parse_poll_id,
     parse_whole,
-    spec_from_args,
 )
 from bot.features.polls.store import BY_TIMER, Poll, PollStore, Tally
+from bot.features.polls.templates import load_templates
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +45,18 @@ class Polls(Feature):
         self.templates, problems = load_templates(templates)
         for problem in problems:
             log.warning("poll template skipped: %s", problem)
-        self.store = PollStore(storage, on_due=lambda poll_id: self.close(poll_id, BY_TIMER))
+        self.store = PollStore(storage, on_due=self._due)
         self._pending: dict[int, asyncio.Task[None]] = {}
+        self._stale: set[int] = set()
+        self.openings = Openings(storage, on_open=self._refresh)
 
     async def start(self) -> None:
         """Re-arm the timers of open timed polls: a poll due while the bot was down closes now."""
         await self.store.resume()
+        await self.openings.resume()
 
     async def stop(self) -> None:
+        await self.openings.stop()
         await self.store.stop()  # votes already pressed are committed before the database closes
         # Edits waiting out their debounce are flushed now, so the last votes reach the platforms.
         pending = dict(self._pending)
@@ -64,7 +73,10 @@ class Polls(Feature):
     # -- polls, for commands, tests and tools ------------------------------------------------------------
 
     async def create(self, spec: PollSpec, creator: Member) -> Poll:
-        return await self.store.create(spec, creator)
+        poll = await self.store.create(spec, creator)
+        if poll.opens_at is not None:
+            self.openings.arm(poll.id, poll.opens_at)
+        return poll
 
     async def get(self, poll_id: int) -> Poll | None:
         return await self.store.get(poll_id)
@@ -81,6 +93,7 @@ class Polls(Feature):
     async def vote(self, poll_id: int, member: Member, position: int) -> str:
         """Press on an option (see `PollStore.vote`); every copy of the poll shows the new tally shortly after."""
         outcome = await self.store.vote(poll_id, member, position)
+        self.host.meter.count("votes")
         self._schedule_refresh(poll_id)
         return outcome
 
@@ -90,6 +103,14 @@ class Polls(Feature):
         if poll is not None:
             await self._announce_close(poll)
         return poll
+
+    async def _due(self, poll_id: int) -> None:
+        """A timed poll's closing time came, or the bot restarted before a close's results were all out."""
+        poll = await self.store.close(poll_id, BY_TIMER)
+        if poll is None and "done" not in await self.store.announced(poll_id):
+            poll = await self.get(poll_id)
+        if poll is not None and not poll.is_open:
+            await self._announce_close(poll)
 
     async def recent(self, limit: int = 50) -> list[tuple[Poll, int]]:
         """The newest polls with how many members voted in each."""
@@ -117,21 +138,34 @@ class Polls(Feature):
             if ref is None:
                 problems.append(f"{place.platform}:{place.channel} (that platform is not connected)")
                 continue
-            await self.store.add_post(poll.id, ref)
+            try:
+                await self.store.add_post(poll.id, ref)
+            except Exception as exc:
+                # A copy the database does not know would never be updated or closed: take it down again.
+                log.error("could not record poll %s's copy %s, so it is removed: %s", poll.id, ref.encode(), exc)
+                with contextlib.suppress(Exception):
+                    await self.host.delete(ref)
+                problems.append(f"{place.platform}:{place.channel} (it could not be saved)")
         return problems
 
     def _schedule_refresh(self, poll_id: int) -> None:
         if poll_id in self._pending:
+            self._stale.add(poll_id)  # a vote while an edit is being made: that edit may have read the tally before it
             return
         self._pending[poll_id] = asyncio.create_task(self._refresh_later(poll_id))
 
     async def _refresh_later(self, poll_id: int) -> None:
         # A burst of votes within the debounce window becomes one edit per copy: platforms rate-limit edits.
-        await asyncio.sleep(self.debounce)
         try:
-            await self._refresh(poll_id)
+            while True:
+                await asyncio.sleep(self.debounce)
+                self._stale.discard(poll_id)
+                await self._refresh(poll_id)
+                if poll_id not in self._stale:
+                    break
         finally:
             self._pending.pop(poll_id, None)
+            self._stale.discard(poll_id)
 
     async def _refresh(self, poll_id: int) -> None:
         poll = await self.get(poll_id)
@@ -152,15 +186,34 @@ class Polls(Feature):
         tally = await self.tally(poll)
         await self._refresh(poll.id)
         final = final_reply(poll, tally)
-        seen: set[tuple[str, str]] = set()
+        announced = await self.store.announced(poll.id)
         for ref in await self.posts(poll.id):
-            if (ref.platform, ref.channel) in seen:
+            where = f"{ref.platform}:{ref.channel}"
+            if where in announced:
                 continue
-            seen.add((ref.platform, ref.channel))
+            announced.add(where)
+            # Marked before posting: a process killed mid-post may miss this one message (the copies above
+            # already show the final results), but a restart never posts it twice.
+            await self.store.mark_announced(poll.id, where)
             try:
                 await self.host.post(Place(ref.platform, ref.channel), final)
             except Exception:
                 log.exception("could not post final results of poll %s", poll.id)
+        if "creator" not in announced:
+            await self.store.mark_announced(poll.id, "creator")  # as above: never twice, even across a restart
+            await self._tell_creator(poll, tally)
+        await self.store.mark_announced(poll.id, "done")
+
+    async def _tell_creator(self, poll: Poll, tally: Tally) -> None:
+        """The final results privately to the member who started the poll, on their platform: next to a copy of
+        the poll there (Slack shows it only in a channel), else as the platform's private message allows."""
+        platform = poll.creator.split(":", 1)[0]
+        channel = next((r.channel for r in await self.posts(poll.id) if r.platform == platform), "")
+        try:
+            reply = await asyncio.to_thread(creator_reply, poll, tally)
+            await self.host.whisper(Place(platform, channel), poll.creator, reply)
+        except Exception:
+            log.exception("could not send poll %s's final results to its creator", poll.id)
 
     # -- commands -----------------------------------------------------------------------------------------
 
@@ -171,16 +224,25 @@ class Polls(Feature):
         Option("max_choices", "How many options a member may pick (default 1)"),
         Option("voters", "anonymous (default) or public", choices=("anonymous", "public")),
         Option("closes", "When it closes: 30m, 2h, 3d or 2026-12-01 18:00 UTC (default: never)"),
-        Option("results", "always (default) or hidden until it closes", choices=("always", "hidden")),
+        Option("results", "Who sees results: always (default), voted, closed (after close), moderators",
+               choices=VISIBILITY),
         Option("post_to", "Moderators: also post to discord:CHANNEL_ID slack:CHANNEL_ID"),
         Option("template", "Start from a saved poll, e.g. would-you-try"),
+        Option("min_choices", "The fewest options a member must pick for the vote to count (default 1)"),
+        Option("kind", "choice (default), ranked (order the options) or rating (1 to scale)", choices=KINDS),
+        Option("scale", "Rating polls: the top of the scale, 2 to 10"),
+        Option("roles", "Only members with one of these roles may vote (role ids or @roles)"),
+        Option("add_options", "Let members add options (default no)", choices=("no", "yes")),
+        Option("opens", "Open later: in 2h, 1d or at 2026-12-01 18:00 UTC (default: now)"),
     ), form=Form("New poll", (
         FormField("question", "Question", max_length=MAX_QUESTION_LEN),
-        FormField("choices", "Options, one per line (2 to 10)", long=True, max_length=900),
+        FormField("choices", "Options, one per line (none for --rating)", long=True, required=False,
+                  max_length=900),
         FormField("max_choices", "How many may a member pick? (default 1)", required=False, max_length=2),
         FormField("closes", "Closes after (30m, 2h, 3d) or at (2026-12-01 18:00 UTC)", required=False,
                   max_length=40),
-        FormField("flags", "More: public, hidden (results until close)", required=False, max_length=60),
+        FormField("flags", "More (public, hidden, --ranked, --min 2 …)", required=False, max_length=300,
+                  placeholder="--results voted --roles 1234 --allow-add --opens 1d --rating 5"),
     )))
     async def cmd_poll(self, inv: Invocation) -> Reply:
         """Start a poll members answer with buttons; `/poll results ID` and `/poll close ID` too."""
@@ -188,11 +250,23 @@ class Polls(Feature):
         line = args.get("question", "").strip()
         head, _, rest = line.partition(" ")
         # `/poll results 12`: one word after results or close can only mean a poll number, never a new poll.
-        if head in ("results", "close") and "choices" not in args and len(rest.split()) <= 1 and "--" not in rest:
+        if head in ("results", "close", "reopen") and "choices" not in args and len(rest.split()) <= 1 \
+                and "--" not in rest:
             poll_id = parse_poll_id(rest)
             if poll_id is None:
                 return error_reply(f"Which poll? Give its number, e.g. /poll {head} 12.")
+            if head == "reopen":
+                return await self._reopen(poll_id, inv.member)
             return await (self._results(poll_id, inv.member) if head == "results" else self._close(poll_id, inv.member))
+        if head == "add" and "choices" not in args and (not rest or rest.split(" ", 1)[0].lstrip("#").isdecimal()):
+            number, _, text = rest.partition(" ")
+            poll_id = parse_poll_id(number)
+            if poll_id is None:
+                return error_reply("Which poll? Give its number and your option, e.g. /poll add 12 Oat milk.")
+            text = text.strip().strip("\"“”'")
+            if not text:
+                return error_reply(f"Write your option after the poll number, e.g. /poll add {poll_id} Oat milk.")
+            return await self._add_option(poll_id, inv.member, text)
         if head in ("templates", "help") and not rest:
             return self.help_reply()
         try:
@@ -201,8 +275,7 @@ class Polls(Feature):
             return error_reply(str(exc))
         if spec.post_to and inv.member.role < Role.MODERATOR:
             return error_reply("Only moderators can post a poll to other channels. Nothing was created.")
-        poll = await self.create(spec, inv.member)
-        await self.storage.audit(inv.member.id, "poll.create", f"poll:{poll.id}", poll.question)
+        poll = await self.create(spec, inv.member)  # audited in the same commit
         places = list(spec.post_to) or [inv.place]
         problems = await self.publish(poll, places)
         note = f"Poll #{poll.id} is up." if not problems else (
@@ -217,7 +290,11 @@ class Polls(Feature):
             'Start one: /poll "Question?" "Option A" "Option B" (2 to 10 options).\n'
             "Options: --multi N (pick up to N), --public (show who voted), --hide-results (until it closes), "
             "--closes 2h (or 3d, or 2026-12-01 18:00 UTC), --post discord:ID,slack:ID (moderators).\n"
-            "Results: /poll results ID · close: /poll close ID.\n"
+            "More: --min N (fewest picks), --ranked (order the options), --rating 5 (a 1-5 scale, no options), "
+            "--results always|voted|closed|moderators, --roles ID,ID (who may vote), --allow-add (members add "
+            "options), --opens 1d (open later).\n"
+            "Results: /poll results ID · close: /poll close ID · reopen: /poll reopen ID · "
+            "add an option: /poll add ID Text.\n"
             f"Templates (/poll --template NAME):\n{names}"))
 
     @command("poll-results", options=(Option("poll_id", "The poll number", required=True, rest=True),))
@@ -240,7 +317,38 @@ class Polls(Feature):
         poll = await self.get(poll_id)
         if poll is None:
             return error_reply(f"There is no poll #{poll_id}.")
-        return results_reply(poll, await self.tally(poll), await self.ballot(poll_id, member.id))
+        tally, ballot = await self.tally(poll), await self.ballot(poll_id, member.id)
+        # The chart takes tens of milliseconds to draw: off the event loop, so other members' presses don't wait.
+        return await asyncio.to_thread(results_reply, poll, tally, ballot, viewer=member)
+
+    async def _reopen(self, poll_id: int, member: Member) -> Reply:
+        poll = await self.get(poll_id)
+        if poll is None:
+            return error_reply(f"There is no poll #{poll_id}.")
+        if poll.creator != member.id and member.role < Role.MODERATOR:
+            return error_reply("Only the member who started this poll or a moderator can reopen it. Nothing was "
+                               "changed.")
+        reopened = await self.store.reopen(poll_id, member.id)
+        if reopened is None:
+            return error_reply(f"Poll #{poll_id} is already open.")
+        await self._refresh(poll_id)
+        return Reply(text=f"Poll #{poll_id} is open again; the votes so far are kept.")
+
+    async def _add_option(self, poll_id: int, member: Member, text: str) -> Reply:
+        poll = await self.get(poll_id)
+        if poll is None:
+            return error_reply(f"There is no poll #{poll_id}.")
+        if has_mass_mention(text):
+            return error_reply("Options can't mention @everyone, @here or the channel. Nothing was changed.")
+        if not poll.may_vote(member):
+            return error_reply("This poll is only for members with certain roles, so you can't add options to it. "
+                               "Nothing was changed.")
+        try:
+            added = await self.store.add_option(poll_id, text, member)
+        except PollError as exc:
+            return error_reply(str(exc))
+        await self._refresh(poll_id)
+        return Reply(text=f"Added “{added.options[-1]}” as option {len(added.options)} of poll #{poll_id}.")
 
     async def _close(self, poll_id: int, member: Member) -> Reply:
         poll = await self.get(poll_id)
@@ -256,7 +364,8 @@ class Polls(Feature):
 
     @action("poll")
     async def on_button(self, act: Action, parts: list[str]) -> Reply:
-        """poll:<id>:vote:<n> votes, poll:<id>:results shows results privately, poll:<id>:close closes."""
+        """poll:<id>:vote:<n> votes, poll:<id>:results shows results privately, poll:<id>:close closes,
+        poll:<id>:reopen reopens, poll:<id>:add says how to add an option."""
         poll_id = parse_poll_id(parts[0]) if parts else None
         if poll_id is None:
             return error_reply("That button is not valid any more.")
@@ -272,4 +381,9 @@ class Polls(Feature):
             return await self._results(poll_id, act.member)
         if verb == "close":
             return await self._close(poll_id, act.member)
+        if verb == "reopen":
+            return await self._reopen(poll_id, act.member)
+        if verb == "add":
+            return Reply(text=f"To add an option, type /poll add {poll_id} and your option, e.g. "
+                              f"/poll add {poll_id} Oat milk.")
         return error_reply("That button is not valid any more.")

@@ -1,5 +1,5 @@
-"""What a member asks for, before a poll exists: the limits, `PollSpec`, parsing the one-line form, the form
-and the template into one, closing times, places to post, poll numbers, and the admins' templates file.
+"""What a member asks for, before a poll exists: the limits, `PollSpec`, the checks of everything a member can
+get wrong, the one-line form's words and -- options, closing and opening times, roles, places, poll numbers.
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ import shlex
 import time
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 
 from bot.core.records import Place
-from bot.core.yamlcheck import YamlFile
 
 MIN_OPTIONS, MAX_OPTIONS = 2, 10
 MAX_OPTION_LEN = 80
@@ -29,6 +27,23 @@ class PollError(ValueError):
     """Input a member can fix; the message is shown to them as is."""
 
 
+KINDS = ("choice", "ranked", "rating")
+# Who sees the counts while a poll is open: everyone, members who voted, no one until it closes, or only
+# moderators and the creator (also after it closes), as Discourse's "always / on vote / on close / staff only".
+VISIBILITY = ("always", "voted", "closed", "moderators")
+_VISIBILITY_WORDS = {"always": "always", "voted": "voted", "vote": "voted", "on-vote": "voted",
+                     "after-vote": "voted", "closed": "closed", "close": "closed", "on-close": "closed",
+                     "hidden": "closed", "moderators": "moderators", "mods": "moderators", "staff": "moderators"}
+MIN_SCALE, MAX_SCALE = 2, 10
+MAX_ROLES = 10
+# Members may add options up to what every platform can show as buttons on one message: Discord's 25 buttons
+# (Slack's actions blocks hold as many) less the results, close and add buttons.
+BUTTON_LIMIT = 25
+MAX_ADDED_OPTIONS = BUTTON_LIMIT - 3
+_ROLE_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+_MASS_MENTIONS = ("everyone", "here", "channel")
+
+
 @dataclass(frozen=True)
 class PollSpec:
     """A poll as asked for, before it exists."""
@@ -40,19 +55,12 @@ class PollSpec:
     hide_results: bool = False
     closes_at: float | None = None
     post_to: tuple[Place, ...] = ()
-
-
-@dataclass(frozen=True)
-class Template:
-    """A ready-made poll from the admins' templates file, started with `--template NAME`."""
-
-    name: str
-    question: str
-    options: tuple[str, ...]
-    max_choices: int = 1
-    anonymous: bool = True
-    hide_results: bool = False
-    closes: str = ""
+    kind: str = "choice"
+    min_choices: int = 1
+    results: str = "always"
+    voter_roles: tuple[str, ...] = ()
+    allow_add: bool = False
+    opens_at: float | None = None
 
 
 _INVISIBLE = {"Cc", "Cf", "Zl", "Zp"}
@@ -128,30 +136,65 @@ def quote_error(line: str, at: int) -> PollError:
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$")
 
 
-def parse_closes(text: str, now: float) -> float | None:
+def parse_closes(text: str, now: float, what: str = "closing") -> float | None:
     """'30m', '2h', '3d', '1w', or a UTC time '2026-12-01 18:00'; empty means never."""
     text = text.strip().lower()
-    if not text or text in ("never", "none", "no"):
+    if not text or text in ("never", "none", "no", "now"):
         return None
     m = _DURATION.match(text)
     if m:
         amount, unit = float(m.group(1)), m.group(2)[0]
         seconds = amount * {"m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-        when = now + seconds
+        when = now + min(seconds, 2 * MAX_DURATION.total_seconds())  # huge amounts are refused below, not overflowed
     else:
         try:
             parsed = dt.datetime.fromisoformat(text.replace("utc", "").strip())
         except ValueError:
-            raise PollError(f"I couldn't read the closing time {text!r}. Use 30m, 2h, 3d or 2026-12-01 18:00 "
+            raise PollError(f"I couldn't read the {what} time {text!r}. Use 30m, 2h, 3d or 2026-12-01 18:00 "
                             "(UTC).") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.UTC)
         when = parsed.timestamp()
     if when <= now + 30:
-        raise PollError("The closing time must be at least a minute from now.")
+        raise PollError(f"The {what} time must be at least a minute from now"
+                        + (" (and after the opening time)." if what == "closing" else "."))
     if when - now > MAX_DURATION.total_seconds():
-        raise PollError("A poll can run for at most 60 days.")
+        raise PollError("A poll can run for at most 60 days." if what == "closing" else
+                        "A poll can be scheduled at most 60 days ahead.")
     return when
+
+
+def parse_results(text: str) -> str:
+    """'always', 'voted', 'closed' (or 'hidden') or 'moderators', as a member may write them."""
+    found = _VISIBILITY_WORDS.get(text.strip().lower())
+    if found is None:
+        raise PollError(f"Results can be shown always, voted (after you vote), closed (after it closes) or "
+                        f"moderators (only to moderators and you), not {text.strip()[:30]!r}.")
+    return found
+
+
+def parse_roles(text: str) -> tuple[str, ...]:
+    """Role ids (Discord role ids or <@&id> mentions, Slack user-group or user ids, or moderators / admins)."""
+    roles = []
+    for item in re.split(r"[\s,]+", text.strip()):
+        bare = item.removeprefix("<!subteam^").rstrip(">").split("|")[0].lstrip("<@!&")
+        if not item:
+            continue
+        if bare.lower() in _MASS_MENTIONS:
+            raise PollError("--roles takes the ids of the roles that may vote; leave it out to let everyone vote.")
+        if not _ROLE_ID.fullmatch(bare):
+            raise PollError(f"I don't understand the role {item[:30]!r}: give role ids, e.g. --roles 1234,5678 "
+                            "or --roles moderators.")
+        roles.append(bare)
+    if len(roles) > MAX_ROLES:
+        raise PollError(f"A poll can be limited to at most {MAX_ROLES} roles.")
+    return tuple(dict.fromkeys(roles))
+
+
+def has_mass_mention(text: str) -> bool:
+    """@everyone / @here / <!channel>: shown harmlessly, but refused where a member adds text to another's poll."""
+    lowered = text.lower()
+    return any(f"@{w}" in lowered or f"<!{w}" in lowered for w in _MASS_MENTIONS)
 
 
 # Any platform the bot may be connected to: whether it is connected is only known when the poll is posted.
@@ -172,8 +215,23 @@ def parse_places(text: str) -> tuple[Place, ...]:
     return tuple(dict.fromkeys(places))
 
 
-def build_spec(question: str, options: list[str], *, max_choices: int = 1, anonymous: bool = True,
-               hide_results: bool = False, closes: str = "", post_to: str = "", now: float | None = None) -> PollSpec:
+def check_option(text: str, taken: tuple[str, ...] = ()) -> str:
+    """One option cleaned, or a PollError saying what is wrong with it."""
+    option = clean_text(text)
+    if not option:
+        raise PollError("One of the options is empty. Every option needs some text.")
+    if len(option) > MAX_OPTION_LEN:
+        raise PollError(f"The option {option[:30]!r}… is {len(option)} characters; please keep options under "
+                        f"{MAX_OPTION_LEN}.")
+    if option.casefold() in {t.casefold() for t in taken}:
+        raise PollError(f"The option {option!r} is listed twice.")
+    return option
+
+
+def build_spec(question: str, options: list[str], *, max_choices: int | None = 1, anonymous: bool = True,
+               hide_results: bool = False, closes: str = "", post_to: str = "", now: float | None = None,
+               kind: str = "choice", min_choices: int | None = None, results: str = "", roles: str = "",
+               allow_add: bool = False, opens: str = "", scale: int | None = None) -> PollSpec:
     """Validate everything a member can get wrong, with one clear message for the first problem."""
     now = time.time() if now is None else now
     question = clean_text(question)
@@ -181,25 +239,141 @@ def build_spec(question: str, options: list[str], *, max_choices: int = 1, anony
         raise PollError("Please give the poll a question.")
     if len(question) > MAX_QUESTION_LEN:
         raise PollError(f"The question is {len(question)} characters; please keep it under {MAX_QUESTION_LEN}.")
-    cleaned = [clean_text(o) for o in options]
-    if any(not o for o in cleaned):
+    if kind == "rating":
+        if options:
+            raise PollError("A rating poll needs no options: members pick a number from 1 to the scale.")
+        if scale is None or not MIN_SCALE <= scale <= MAX_SCALE:
+            raise PollError(f"A rating scale runs from 1 to a number between {MIN_SCALE} and {MAX_SCALE}.")
+        if allow_add:
+            raise PollError("Members can't add options to a rating poll.")
+        options = [str(n) for n in range(1, scale + 1)]
+    if any(not clean_text(o) for o in options):
         raise PollError("One of the options is empty. Every option needs some text.")
-    if len(cleaned) < MIN_OPTIONS:
+    if len(options) < MIN_OPTIONS:
         raise PollError("A poll needs at least two options.")
-    if len(cleaned) > MAX_OPTIONS:
-        raise PollError(f"A poll can have at most {MAX_OPTIONS} options; this one has {len(cleaned)}.")
-    for o in cleaned:
-        if len(o) > MAX_OPTION_LEN:
-            raise PollError(f"The option {o[:30]!r}… is {len(o)} characters; please keep options under "
-                            f"{MAX_OPTION_LEN}.")
-    folded = [o.casefold() for o in cleaned]
-    duplicates = sorted({o for o in cleaned if folded.count(o.casefold()) > 1})
-    if duplicates:
-        raise PollError(f"The option {duplicates[0]!r} is listed twice.")
+    if len(options) > MAX_OPTIONS:
+        raise PollError(f"A poll can have at most {MAX_OPTIONS} options; this one has {len(options)}.")
+    cleaned: list[str] = []
+    for o in options:
+        cleaned.append(check_option(o, tuple(cleaned)))
+    lowest = 1 if min_choices is None else min_choices
+    if kind == "ranked":
+        # A ranking may list every option; the minimum is how many a ballot must rank to count.
+        max_choices = len(cleaned)
+    elif max_choices is None:
+        max_choices = len(cleaned) if lowest > 1 else 1
+    if kind == "rating" and (max_choices != 1 or lowest != 1):
+        raise PollError("A rating poll takes one number from each member; leave out --multi and --min.")
     if not 1 <= max_choices <= len(cleaned):
         raise PollError(f"Members can pick between 1 and {len(cleaned)} options, not {max_choices}.")
-    return PollSpec(question, tuple(cleaned), max_choices, anonymous, hide_results, parse_closes(closes, now),
-                    parse_places(post_to))
+    if not 1 <= lowest <= len(cleaned):
+        raise PollError(f"The minimum number of picks must be between 1 and {len(cleaned)}, not {lowest}.")
+    if lowest > max_choices:
+        raise PollError(f"The minimum number of picks ({lowest}) can't be more than the maximum ({max_choices}).")
+    visibility = parse_results(results) if results else ("closed" if hide_results else "always")
+    opens_at = parse_closes(opens, now, "opening")
+    closes_at = parse_closes(closes, opens_at or now)
+    return PollSpec(question, tuple(cleaned), max_choices, anonymous, visibility != "always", closes_at,
+                    parse_places(post_to), kind, lowest, visibility, parse_roles(roles), allow_add, opens_at)
+
+
+_KNOWN = ("Known: --multi N, --min N, --ranked, --rating N, --public, --results always|voted|closed|moderators, "
+          "--closes 2h, --opens 1d, --roles ID,ID, --allow-add, --post discord:ID,slack:ID, --template NAME.")
+
+
+@dataclass
+class Flags:
+    """The -- options of the one-line form (also accepted in the form's "More" field)."""
+
+    max_choices: int | None = None
+    min_choices: int | None = None
+    anonymous: bool = True
+    results: str = ""
+    closes: str = ""
+    opens: str = ""
+    post_to: str = ""
+    kind: str = "choice"
+    scale: int | None = None
+    roles: str = ""
+    allow_add: bool = False
+    template: str | None = None
+
+
+def parse_words(words: list[str]) -> tuple[list[str], Flags]:
+    """The question and options of a one-line poll, and its -- options."""
+    texts: list[str] = []
+    flags = Flags()
+    i = 0
+    while i < len(words):
+        word = words[i]
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        if word in ("--multi", "--choices", "--min", "--rating", "--scale"):
+            number = parse_whole(nxt) if nxt is not None else None
+            if number is None:
+                raise PollError(f"{word} needs a number" + (
+                    ": how many options a member may pick." if word in ("--multi", "--choices") else "."))
+            if word in ("--rating", "--scale"):
+                flags.kind, flags.scale = "rating", number
+            elif word == "--min":
+                flags.min_choices = number
+            else:
+                flags.max_choices = number
+            i += 2
+            continue
+        if word in ("--closes", "--close", "--duration", "--post", "--template", "--opens", "--open", "--results",
+                    "--roles", "--role"):
+            if nxt is None:
+                raise PollError(f"{word} needs a value.")
+            if word == "--template":
+                flags.template = nxt
+            elif word == "--post":
+                flags.post_to = nxt
+            elif word in ("--opens", "--open"):
+                flags.opens = nxt
+            elif word == "--results":
+                flags.results = nxt
+            elif word in ("--roles", "--role"):
+                flags.roles = nxt
+            else:
+                flags.closes = nxt
+            i += 2
+            continue
+        if word == "--public":
+            flags.anonymous = False
+        elif word == "--anonymous":
+            flags.anonymous = True
+        elif word in ("--hide-results", "--hidden"):
+            flags.results = "closed"
+        elif word == "--ranked":
+            flags.kind = "ranked"
+        elif word in ("--allow-add", "--add"):
+            flags.allow_add = True
+        elif word.startswith("--"):
+            raise PollError(f"Unknown option {word}. {_KNOWN}")
+        else:
+            texts.append(word)
+        i += 1
+    return texts, flags
+
+
+def split_line(line: str) -> list[str]:
+    """The one-line form's words, by the shell's quoting rules (phones' curly quotes read as straight ones)."""
+    straight = straight_quotes(line)
+    at = unclosed_quote(straight)
+    if at is not None:
+        raise quote_error(line, at)
+    try:
+        return shlex.split(straight)
+    except ValueError:  # a trailing backslash: nothing left for it to escape
+        raise PollError('I couldn\'t read that: check that every quote is closed, e.g. /poll "Question?" "Yes" '
+                        '"No".') from None
+
+
+def spec_from_flags(question: str, options: list[str], flags: Flags, now: float | None = None) -> PollSpec:
+    return build_spec(question, options, max_choices=flags.max_choices, anonymous=flags.anonymous,
+                      closes=flags.closes, post_to=flags.post_to, now=now, kind=flags.kind,
+                      min_choices=flags.min_choices, results=flags.results, roles=flags.roles,
+                      allow_add=flags.allow_add, opens=flags.opens, scale=flags.scale)
 
 
 def parse_line(line: str, now: float | None = None) -> tuple[PollSpec | None, str | None]:
@@ -207,124 +381,9 @@ def parse_line(line: str, now: float | None = None) -> tuple[PollSpec | None, st
 
     Returns (spec, None), or (None, template name) for `--template NAME`.
     """
-    straight = straight_quotes(line)
-    at = unclosed_quote(straight)
-    if at is not None:
-        raise quote_error(line, at)
-    try:
-        words = shlex.split(straight)
-    except ValueError:  # a trailing backslash: nothing left for it to escape
-        raise PollError('I couldn\'t read that: check that every quote is closed, e.g. /poll "Question?" "Yes" '
-                        '"No".') from None
-    texts: list[str] = []
-    max_choices, anonymous, hide_results, closes, post_to = 1, True, False, "", ""
-    template = None
-    i = 0
-    while i < len(words):
-        word = words[i]
-        nxt = words[i + 1] if i + 1 < len(words) else None
-        if word in ("--multi", "--choices"):
-            number = parse_whole(nxt) if nxt is not None else None
-            if number is None:
-                raise PollError("--multi needs a number: how many options a member may pick.")
-            max_choices, i = number, i + 2
-            continue
-        if word in ("--closes", "--close", "--duration", "--post", "--template"):
-            if nxt is None:
-                raise PollError(f"{word} needs a value.")
-            if word == "--template":
-                template = nxt
-            elif word == "--post":
-                post_to = nxt
-            else:
-                closes = nxt
-            i += 2
-            continue
-        if word == "--public":
-            anonymous = False
-        elif word == "--anonymous":
-            anonymous = True
-        elif word in ("--hide-results", "--hidden"):
-            hide_results = True
-        elif word.startswith("--"):
-            raise PollError(f"Unknown option {word}. Known: --multi N, --public, --hide-results, --closes 2h, "
-                            "--post discord:ID,slack:ID, --template NAME.")
-        else:
-            texts.append(word)
-        i += 1
-    if template is not None:
-        return None, template
+    texts, flags = parse_words(split_line(line))
+    if flags.template is not None:
+        return None, flags.template
     if not texts:
         raise PollError('Write the question and the options in quotes, e.g. /poll "Question?" "Yes" "No".')
-    spec = build_spec(texts[0], texts[1:], max_choices=max_choices, anonymous=anonymous, hide_results=hide_results,
-                      closes=closes, post_to=post_to, now=now)
-    return spec, None
-
-
-def spec_from_args(args: dict[str, str], line: str, templates: dict[str, Template]) -> PollSpec:
-    """The poll a `/poll` asks for, whichever way it was written: one line, a template, or the options and form."""
-    template_name = args.get("template", "").strip()
-    if not template_name and line and ("choices" not in args) and (line[0] in "\"'“‘" or "--" in line):
-        spec, template_name_or_none = parse_line(line)
-        if spec is not None:
-            return spec
-        template_name = template_name_or_none or ""
-    if template_name:
-        template = templates.get(template_name)
-        if template is None:
-            known = ", ".join(sorted(templates)) or "none"
-            raise PollError(f"There is no poll template {template_name!r}. Templates: {known}.")
-        return build_spec(template.question, list(template.options), max_choices=template.max_choices,
-                          anonymous=template.anonymous, hide_results=template.hide_results,
-                          closes=args.get("closes", template.closes), post_to=args.get("post_to", ""))
-    if not line and "choices" not in args:
-        raise PollError('Write the question and options, e.g. /poll "Question?" "Yes" "No", or use '
-                        "/poll --template would-you-try.")
-    if "choices" not in args:
-        # Options in quotes after an unquoted question: a quote left open is the likelier mistake to point at.
-        at = unclosed_quote(straight_quotes(line), '"')
-        if at is not None:
-            raise quote_error(line, at)
-    choices = [c for c in re.split(r"\n|\|", args.get("choices", "")) if c.strip()]
-    flags = args.get("flags", "").lower()
-    max_choices = parse_whole(args.get("max_choices", "").strip() or "1")
-    if max_choices is None:
-        raise PollError("How many options a member may pick must be a number.")
-    return build_spec(
-        line, choices, max_choices=max_choices,
-        anonymous=args.get("voters", "anonymous").lower() != "public" and "public" not in flags,
-        hide_results=args.get("results", "always").lower() == "hidden" or "hidden" in flags,
-        closes=args.get("closes", ""), post_to=args.get("post_to", ""))
-
-
-def load_templates(path: Path) -> tuple[dict[str, Template], list[str]]:
-    """Templates by name, and problems as file:line: message (a bad template is skipped, never fatal)."""
-    if not path.is_file():
-        return {}, []
-    doc = YamlFile(path)
-    out: dict[str, Template] = {}
-    if doc.root is not None:
-        top = doc.mapping(doc.root, "file")
-        items = top.get("templates") if top else None
-        if top is not None and items is None:
-            doc.add(doc.root, "missing 'templates:' list")
-        for node in getattr(items[1], "value", []) if items else []:
-            raw = doc.value(node)
-            if not isinstance(raw, dict) or not {"name", "question", "options"} <= raw.keys():
-                doc.add(node, "a template needs name, question and options")
-                continue
-            unknown = set(raw) - {"name", "question", "options", "max_choices", "anonymous", "hide_results", "closes"}
-            if unknown:
-                doc.add(node, f"template '{raw['name']}': unknown key(s) {', '.join(sorted(unknown))}")
-                continue
-            try:
-                build_spec(str(raw["question"]), [str(o) for o in raw["options"]],
-                           max_choices=int(raw.get("max_choices", 1)))
-            except (PollError, TypeError, ValueError) as exc:
-                doc.add(node, f"template '{raw['name']}': {exc}")
-                continue
-            out[str(raw["name"])] = Template(
-                str(raw["name"]), str(raw["question"]), tuple(str(o) for o in raw["options"]),
-                int(raw.get("max_choices", 1)), bool(raw.get("anonymous", True)),
-                bool(raw.get("hide_results", False)), str(raw.get("closes", "")))
-    return out, [str(p) for p in doc.problems]
+    return spec_from_flags(texts[0], texts[1:], flags, now), None

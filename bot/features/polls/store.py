@@ -8,64 +8,25 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.core.records import Member, MessageRef
 from bot.core.storage import Storage
-from bot.features.polls.spec import PollError, PollSpec
+from bot.features.polls.ballots import Poll, Tally, count, press
+from bot.features.polls.spec import MAX_ADDED_OPTIONS, PollError, PollSpec, check_option
 
 log = logging.getLogger(__name__)
 
 BY_TIMER = "timer"  # who closed a poll whose closing time came; not audited, as no one decided it
+# The announcement of a close, kept in audit_log as an outbox (no schema change): "due" commits with the close, each
+# "platform:channel" before its final post, "done" at the end. A process killed mid-way finishes on restart, and
+# never posts the final results to one channel twice.
+ANNOUNCE = "poll.announce"
 
 
-@dataclass(frozen=True)
-class Poll:
-    """A poll as stored; closed once `closed_at` is set."""
-
-    id: int
-    question: str
-    options: tuple[str, ...]
-    creator: str
-    creator_name: str
-    max_choices: int
-    anonymous: bool
-    hide_results: bool
-    closes_at: float | None
-    closed_at: float | None
-    closed_by: str | None
-
-    @property
-    def is_open(self) -> bool:
-        return self.closed_at is None
-
-
-@dataclass(frozen=True)
-class Tally:
-    """The combined count of one poll over every place it was posted."""
-
-    counts: tuple[int, ...]
-    voters: int  # distinct members who voted
-    names: tuple[tuple[str, ...], ...] = field(default=())  # per option, for public polls
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts)
-
-
-def _press(poll: Poll, ballot: set[int], position: int) -> str | PollError:
-    """One button press applied to one member's ballot (in place): the rules of voting, in one place."""
-    option = poll.options[position]
-    if position in ballot:
-        ballot.discard(position)
-        return f"Your vote for “{option}” is withdrawn."
-    if poll.max_choices == 1:
-        ballot.clear()
-    elif len(ballot) >= poll.max_choices:
-        return PollError(f"You can pick up to {poll.max_choices} options. Press one of your choices again to "
-                         "remove it first.")
-    ballot.add(position)
-    return f"Your vote for “{option}” is counted."
+def enumerate_ranks(ballot: list[int], ranked: bool) -> list[tuple[int, int]]:
+    """(position, rank) of each pick; the order matters only on ranked polls, where it is stored (else 0)."""
+    return [(p, r if ranked else 0) for r, p in enumerate(ballot)]
 
 
 @dataclass
@@ -92,11 +53,14 @@ class PollStore:
         self._writer: asyncio.Task[None] | None = None
 
     async def resume(self) -> None:
-        """Re-arm the timers of open timed polls: a poll due while the bot was down closes now."""
+        """Re-arm the timers of open timed polls: a poll due while the bot was down closes now, and a close whose
+        results were not all out when the bot stopped is announced now."""
         rows = await self.storage.fetchall("SELECT id, closes_at FROM polls WHERE closed_at IS NULL AND "
                                            "closes_at IS NOT NULL")
         for row in rows:
             self._arm(row["id"], row["closes_at"])
+        for poll_id in await self.unannounced():
+            self._arm(poll_id, 0.0)
 
     async def stop(self) -> None:
         """Commit the votes already pressed and drop the timers, before the database closes."""
@@ -113,13 +77,18 @@ class PollStore:
         async with self.storage.transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO polls(question, creator, creator_name, max_choices, anonymous, hide_results, closes_at,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, kind, min_choices, results, voter_roles, allow_add, opens_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (spec.question, creator.id, creator.name, spec.max_choices, int(spec.anonymous),
-                 int(spec.hide_results), spec.closes_at, now))
+                 int(spec.hide_results), spec.closes_at, now, spec.kind, spec.min_choices, spec.results,
+                 " ".join(spec.voter_roles), int(spec.allow_add), spec.opens_at))
             poll_id = cursor.lastrowid
             assert poll_id is not None
             await db.executemany("INSERT INTO poll_options(poll_id, position, text) VALUES (?, ?, ?)",
                                  [(poll_id, i, o) for i, o in enumerate(spec.options)])
+            # In the same commit: on a full disk a poll is made with its audit row or not at all.
+            await db.execute("INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)",
+                             (creator.id, "poll.create", f"poll:{poll_id}", spec.question))
         poll = await self.get(poll_id)
         assert poll is not None
         if poll.closes_at:
@@ -137,7 +106,8 @@ class PollStore:
                                               (poll_id,))
         poll = Poll(row["id"], row["question"], tuple(o["text"] for o in options), row["creator"],
                     row["creator_name"], row["max_choices"], bool(row["anonymous"]), bool(row["hide_results"]),
-                    row["closes_at"], row["closed_at"], row["closed_by"])
+                    row["closes_at"], row["closed_at"], row["closed_by"], row["kind"], row["min_choices"],
+                    row["results"], tuple(row["voter_roles"].split()), bool(row["allow_add"]), row["opens_at"])
         self._cache[poll_id] = poll
         return poll
 
@@ -166,19 +136,16 @@ class PollStore:
 
     async def tally(self, poll: Poll) -> Tally:
         rows = await self.storage.fetchall(
-            "SELECT position, voter_name FROM poll_votes WHERE poll_id = ? ORDER BY voted_at", (poll.id,))
-        counts = [0] * len(poll.options)
-        names: list[list[str]] = [[] for _ in poll.options]
-        for r in rows:
-            counts[r["position"]] += 1
-            names[r["position"]].append(r["voter_name"])
-        voters = await self.storage.fetchone("SELECT COUNT(DISTINCT voter) FROM poll_votes WHERE poll_id = ?",
-                                             (poll.id,))
-        return Tally(tuple(counts), voters[0] if voters else 0, tuple(tuple(n) for n in names))
+            "SELECT voter, voter_name, position, preference FROM poll_votes WHERE poll_id = ? "
+            "ORDER BY voted_at, preference",
+            (poll.id,))
+        return count(poll, [(r["voter"], r["voter_name"], r["position"], r["preference"]) for r in rows])
 
     async def ballot(self, poll_id: int, voter: str) -> tuple[int, ...]:
+        """A member's picks, a ranked ballot's first choice first."""
         rows = await self.storage.fetchall(
-            "SELECT position FROM poll_votes WHERE poll_id = ? AND voter = ? ORDER BY position", (poll_id, voter))
+            "SELECT position FROM poll_votes WHERE poll_id = ? AND voter = ? ORDER BY preference, position",
+            (poll_id, voter))
         return tuple(r["position"] for r in rows)
 
     async def vote(self, poll_id: int, member: Member, position: int) -> str:
@@ -192,6 +159,12 @@ class PollStore:
             raise PollError("That poll doesn't exist any more.")
         if not 0 <= position < len(poll.options):
             raise PollError("That option isn't part of this poll.")
+        if poll.not_yet_open():
+            raise PollError("This poll isn't open yet, so your vote wasn't counted. It opens "
+                            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(poll.opens_at))}.")
+        if not poll.may_vote(member):
+            raise PollError("This poll is only for members with certain roles, so your vote wasn't counted. "
+                            "Nothing was changed.")
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._votes.put_nowait(_Vote(poll, member, position, future))
         if self._writer is None or self._writer.done():
@@ -213,7 +186,7 @@ class PollStore:
         """Apply votes in arrival order against the ballots as stored, in one transaction."""
         outcomes: list[tuple[_Vote, str | PollError]] = []
         async with self.storage.transaction() as db:
-            added: list[tuple[int, str, str, int, float]] = []
+            added: list[tuple[int, str, str, int, int, float]] = []
             removed: list[tuple[int, str, int]] = []
             for poll_id in {v.poll.id for v in batch}:
                 votes = [v for v in batch if v.poll.id == poll_id]
@@ -225,29 +198,32 @@ class PollStore:
                                  for v in votes]
                     continue
                 voters = list({v.member.id for v in votes})
-                ballots: dict[str, set[int]] = {voter: set() for voter in voters}
+                ballots: dict[str, list[int]] = {voter: [] for voter in voters}
                 for start in range(0, len(voters), 500):
                     chunk = voters[start:start + 500]
                     rows = await db.execute_fetchall(
                         f"SELECT voter, position FROM poll_votes WHERE poll_id = ? AND voter IN "
-                        f"({','.join('?' * len(chunk))})", (poll_id, *chunk))
+                        f"({','.join('?' * len(chunk))}) ORDER BY preference, position", (poll_id, *chunk))
                     for voter, pos in rows:
-                        ballots[voter].add(pos)
-                before = {voter: set(b) for voter, b in ballots.items()}
+                        ballots[voter].append(pos)
+                # (position, rank) pairs: a ranked option that moves up is deleted and written again.
+                ranked = votes[0].poll.kind == "ranked"
+                before = {voter: set(enumerate_ranks(b, ranked)) for voter, b in ballots.items()}
                 names: dict[str, str] = {}
                 for v in votes:
-                    outcomes.append((v, _press(v.poll, ballots[v.member.id], v.position)))
+                    outcomes.append((v, press(v.poll, ballots[v.member.id], v.position)))
                     names[v.member.id] = v.member.name[:80]
                 now = time.time()
-                for voter, after in ballots.items():
-                    removed += [(poll_id, voter, p) for p in before[voter] - after]
-                    added += [(poll_id, voter, names[voter], p, now) for p in after - before[voter]]
+                for voter, ballot in ballots.items():
+                    after = set(enumerate_ranks(ballot, ranked))
+                    removed += [(poll_id, voter, p) for p, _ in before[voter] - after]
+                    added += [(poll_id, voter, names[voter], p, r, now) for p, r in after - before[voter]]
             if removed:
                 await db.executemany("DELETE FROM poll_votes WHERE poll_id = ? AND voter = ? AND position = ?",
                                      removed)
             if added:
-                await db.executemany("INSERT INTO poll_votes(poll_id, voter, voter_name, position, voted_at) "
-                                     "VALUES (?, ?, ?, ?, ?)", added)
+                await db.executemany("INSERT INTO poll_votes(poll_id, voter, voter_name, position, preference, "
+                                     "voted_at) VALUES (?, ?, ?, ?, ?, ?)", added)
         for vote, outcome in outcomes:  # only now: "counted" must mean committed
             if vote.future.done():
                 continue
@@ -255,6 +231,57 @@ class PollStore:
                 vote.future.set_exception(outcome)
             else:
                 vote.future.set_result(outcome)
+
+    # -- after creation: members' options, reopening ------------------------------------------------------
+
+    async def add_option(self, poll_id: int, text: str, by: Member) -> Poll:
+        """Add a member's option to an open poll that allows it; PollError (nothing changed) when it can't be."""
+        async with self.storage.transaction() as db:
+            rows = list(await db.execute_fetchall(
+                "SELECT closed_at, allow_add FROM polls WHERE id = ?", (poll_id,)))
+            if not rows:
+                raise PollError(f"There is no poll #{poll_id}.")
+            if rows[0][0] is not None:
+                raise PollError("This poll is closed, so options can't be added. Nothing was changed.")
+            if not rows[0][1]:
+                raise PollError("The creator of this poll didn't allow members to add options. Nothing was changed.")
+            taken = tuple(r[0] for r in await db.execute_fetchall(
+                "SELECT text FROM poll_options WHERE poll_id = ? ORDER BY position", (poll_id,)))
+            if len(taken) >= MAX_ADDED_OPTIONS:
+                raise PollError(f"This poll already has {len(taken)} options, as many as fit as buttons on every "
+                                "platform. Nothing was changed.")
+            option = check_option(text, taken)
+            await db.execute("INSERT INTO poll_options(poll_id, position, text, added_by) VALUES (?, ?, ?, ?)",
+                             (poll_id, len(taken), option, by.id))
+            await db.execute("INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)",
+                             (by.id, "poll.add_option", f"poll:{poll_id}", option))
+        self._cache.pop(poll_id, None)
+        poll = await self.get(poll_id)
+        assert poll is not None
+        return poll
+
+    async def reopen(self, poll_id: int, by: str) -> Poll | None:
+        """Open a closed poll again, keeping its votes and a closing time still ahead; None when it was open."""
+        async with self.storage.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE polls SET closed_at = NULL, closed_by = NULL, "
+                "closes_at = CASE WHEN closes_at > ? THEN closes_at ELSE NULL END "
+                "WHERE id = ? AND closed_at IS NOT NULL", (time.time() + 60, poll_id))
+            changed = cursor.rowcount
+            if changed:
+                # The last close's announcement is finished history: a later close announces afresh.
+                await db.execute("UPDATE audit_log SET action = ? WHERE action = ? AND subject = ?",
+                                 (ANNOUNCE + "d", ANNOUNCE, f"poll:{poll_id}"))
+                await db.execute("INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)",
+                                 (by, "poll.reopen", f"poll:{poll_id}", ""))
+        self._cache.pop(poll_id, None)
+        if not changed:
+            return None
+        poll = await self.get(poll_id)
+        assert poll is not None
+        if poll.closes_at:
+            self._arm(poll.id, poll.closes_at)
+        return poll
 
     # -- closing ------------------------------------------------------------------------------------------
 
@@ -265,17 +292,36 @@ class PollStore:
                 "UPDATE polls SET closed_at = ?, closed_by = ? WHERE id = ? AND closed_at IS NULL",
                 (time.time(), by, poll_id))
             changed = cursor.rowcount
+            if changed:  # in the same commit, so a close is never without its audit row and its announcement
+                audit = "INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)"
+                if by != BY_TIMER:
+                    await db.execute(audit, (by, "poll.close", f"poll:{poll_id}", ""))
+                await db.execute(audit, ("bot", ANNOUNCE, f"poll:{poll_id}", "due"))
         self._cache.pop(poll_id, None)
         timer = self._timers.pop(poll_id, None)
         if timer is not None and timer is not asyncio.current_task():
             timer.cancel()
         if not changed:
             return None
-        if by != BY_TIMER:
-            await self.storage.audit(by, "poll.close", f"poll:{poll_id}")
         poll = await self.get(poll_id)
         assert poll is not None
         return poll
+
+    async def unannounced(self) -> list[int]:
+        """Closed polls whose final results were not all out when the bot stopped."""
+        rows = await self.storage.fetchall(
+            "SELECT subject FROM audit_log WHERE action = ? GROUP BY subject "
+            "HAVING SUM(CASE WHEN detail = 'done' THEN 1 ELSE 0 END) = 0", (ANNOUNCE,))
+        return [int(r["subject"].removeprefix("poll:")) for r in rows]
+
+    async def announced(self, poll_id: int) -> set[str]:
+        """The steps of a close's announcement already taken: "due", "platform:channel" of each final post, "done"."""
+        rows = await self.storage.fetchall("SELECT detail FROM audit_log WHERE action = ? AND subject = ?",
+                                           (ANNOUNCE, f"poll:{poll_id}"))
+        return {r["detail"] for r in rows}
+
+    async def mark_announced(self, poll_id: int, step: str) -> None:
+        await self.storage.audit("bot", ANNOUNCE, f"poll:{poll_id}", step)
 
     def _arm(self, poll_id: int, closes_at: float) -> None:
         old = self._timers.pop(poll_id, None)
