@@ -145,9 +145,9 @@ async def test_spam_typed_on_the_console_is_queued_once_with_score_and_reasons(c
     assert SPAM in out
     assert "Author: maria (console:maria)" in out and "Channel: #general (console)" in out
     assert 'drugs for sale: "ketamine for sale"' in out and "discreet shipping" in out
-    why = out.split("Why: ", 1)[1]
-    assert re.match(r"\+\d\.\d\d ", why)  # each reason with its weight, one per line
-    assert set(buttons(out)) == {"Remove", "Remove + timeout", "Not spam", "Ignore"}
+    why = out.split("Why:", 1)[1]
+    assert re.match(r"\s+\+\d\.\d\d ", why)  # each reason with its weight, one per line
+    assert set(buttons(out)) == {"Remove", "Remove + timeout…", "Not spam", "Ignore", "I'm on it"}
     [item] = await items(core)
     assert item["status"] == "open" and item["text"] == SPAM and item["author"] == "console:maria"
     assert item["score"] >= item["threshold"] and item["post_ref"] == "console|mod-queue|2"
@@ -253,17 +253,17 @@ async def test_remove_and_timeout_where_the_platform_cannot(tmp_path: Path):
         [(place, _, posted)] = slack.posts
         assert place == Place("slack", "C0MODS")
         mod = Member("slack:U0MOD", "mo", Role.MODERATOR)
-        reply = await press(core, 1, "timeout", mod, posted, Place("slack", "C0MODS"))
-        assert reply.replace_original and not reply.buttons
+        reply = await press(core, 1, "timeout:3600", mod, posted, Place("slack", "C0MODS"))
+        assert reply.replace_original and [b.label for b in reply.buttons] == ["Undo"]
         text = reply.plain()
-        assert "Removed and timed out by mo" in text
+        assert "Removed and timed out (1 hour) by mo" in text
         assert "cant_delete_message" in text and "cannot restrict members" in text
         [item] = await items(core)
         assert item["status"] == "timed_out"  # recorded although Slack refused both
         # On Discord both work, and the timeout is an hour.
         await core.on_message(message("discord", "100", "5", "77", SNEAKY + " " + SPAM, "spammer"))
         [(_, _, posted)] = discord.posts
-        reply = await press(core, 2, "timeout", Member("discord:1", "ana", Role.MODERATOR), posted,
+        reply = await press(core, 2, "timeout:3600", Member("discord:1", "ana", Role.MODERATOR), posted,
                             Place("discord", "999", "G1"))
         assert discord.deleted == [MessageRef("discord", "100", "5")]
         assert discord.restricted == [("discord:77", Place("discord", "100", "G1"), 60)]
@@ -450,7 +450,7 @@ async def test_modqueue_and_modstats(core: Core, console: ConsoleSession):
     assert f"{top['rule']}: {top['detail']}" in lines[2] and " ago" in lines[2]
     assert [b.action_id for b in listing.buttons] == ["queue:3:show", "queue:2:show", "queue:1:show"]
     shown = await press(core, 1, "show", ANA)
-    assert shown.ephemeral and len(shown.buttons) == 4
+    assert shown.ephemeral and len(shown.buttons) == 5  # four decisions and "I'm on it"
     await press(core, 1, "remove", ANA)
     await press(core, 2, "ham", BOB)
     stats = await core.dispatch(Invocation("modstats", ANA, MOD_QUEUE))
@@ -622,7 +622,7 @@ async def test_slack_spam_reaches_the_mod_channel_and_a_moderator_removes_it(tmp
         assert posted["channel"] == "C0MODS"
         assert posted["blocks"][0]["text"]["text"].startswith("Possible spam (score ")
         values = [e["value"] for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]]
-        assert values == ["queue:1:remove", "queue:1:timeout", "queue:1:ham", "queue:1:ignore"]
+        assert values == ["queue:1:remove", "queue:1:timeout", "queue:1:ham", "queue:1:ignore", "queue:1:claim"]
         queue_ts = fake.answers_to("chat.postMessage")[0]["ts"]
 
         # A member pressing Remove is politely refused; nothing is deleted or edited.
@@ -640,7 +640,8 @@ async def test_slack_spam_reaches_the_mod_channel_and_a_moderator_removes_it(tmp
         [updated] = await fake.wait_call("chat.update")
         assert updated["channel"] == "C0MODS" and updated["ts"] == queue_ts
         assert "Removed by" in json.dumps(updated["blocks"])
-        assert not [b for b in updated["blocks"] if b["type"] == "actions"]  # no more buttons
+        values = [e["value"] for b in updated["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        assert values == ["queue:1:undo"]  # the decision buttons are gone; it can be undone for a day
         assert fake.calls_to("chat.delete") == [{"channel": "C0GENERAL", "ts": "1700000100.000200"}]
         await asyncio.sleep(0.05)
         [item] = await items(core)

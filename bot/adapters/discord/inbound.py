@@ -88,4 +88,6 @@ def incoming_message(message: discord.Message) -> IncomingMessage | None:
         link=message.jump_url,
         author_joined_ts=joined.timestamp() if joined else None,
         mass_mentions=(1 if message.mention_everyone else 0) + len(message.raw_role_mentions),
+        mentions=frozenset(f"user:{i}" for i in message.raw_mentions)
+        | frozenset(f"role:{i}" for i in message.raw_role_mentions),
     )

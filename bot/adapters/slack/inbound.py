@@ -151,6 +151,7 @@ def incoming_message(event: dict[str, Any], author_name: str, link: str) -> Inco
         ts=when,
         link=link,
         mass_mentions=count_mass_mentions(raw),
+        mentions=mentioned(raw),
     )
 
 
@@ -168,6 +169,14 @@ def permalink(base: str, channel: str, ts: str, thread_ts: str | None = None) ->
 
 _MARKUP = re.compile(r"<([^<>]*)>")
 _MASS_MENTION = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>")
+
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(\|[^>]*)?>|<!subteam\^([A-Z0-9]+)(\|[^>]*)?>")
+
+
+def mentioned(raw: str) -> frozenset[str]:
+    """The distinct members (<@U…>) and user groups (<!subteam^S…>) a raw Slack message mentions."""
+    return frozenset(m.group(1) or m.group(3) for m in _MENTION.finditer(raw or ""))
 
 
 def count_mass_mentions(raw: str) -> int:

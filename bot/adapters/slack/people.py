@@ -1,5 +1,5 @@
 """Who a Slack user is, asked of the Web API and cached for a while: the configured user groups they are in
-(for their role) and their display name.
+(for their role) and their display name; and what a channel is called.
 """
 
 from __future__ import annotations
@@ -83,4 +83,28 @@ class DisplayNames:
         if len(self._cache) > NAMES_MAX:
             self._cache.clear()
         self._cache[user_id] = (time.monotonic(), name)
+        return name
+
+
+class ChannelNames:
+    """Channels' names via conversations.info, cached for a while; the id when Slack won't say."""
+
+    def __init__(self, client: AsyncWebClient, ttl: float = NAME_TTL) -> None:
+        self.client = client
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, str]] = {}
+
+    async def get(self, channel: str) -> str:
+        hit = self._cache.get(channel)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        try:
+            info = (await self.client.conversations_info(channel=channel)).get("channel") or {}
+        except API_ERRORS as exc:
+            log.debug("platform=slack conversations.info %s failed: %s", channel, reason(exc))
+            return channel  # not cached: a missing scope or invitation may be fixed while the bot runs
+        name = str(info.get("name") or channel)
+        if len(self._cache) > NAMES_MAX:
+            self._cache.clear()
+        self._cache[channel] = (time.monotonic(), name)
         return name

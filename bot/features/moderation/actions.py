@@ -1,5 +1,6 @@
-"""What a moderator's decision does on the platforms, through the feature's host: delete the messages, time out
-their authors, restore auto-removed messages. Each returns notes for the item's result line."""
+"""What a moderator's decision (or its undoing) does on the platforms, through the feature's host: delete the
+messages, time out their authors or lift it, post removed messages again. Each returns notes for the item's result
+line."""
 
 from __future__ import annotations
 
@@ -7,22 +8,33 @@ import logging
 
 from bot.core.contract import Host, PlatformUnavailable
 from bot.core.records import Action, MessageRef, Place, Reply
-from bot.features.moderation.queue import ModQueue, QueueItem
+from bot.features.moderation.queue import ModQueue, QueuedMessage, QueueItem
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_MINUTES = 60
 
-
-async def carry_out(host: Host, queue: ModQueue, item: QueueItem, verb: str, act: Action) -> list[str]:
+async def carry_out(host: Host, queue: ModQueue, item: QueueItem, verb: str, act: Action,
+                    timeout_seconds: int = 0) -> list[str]:
     """Do what the decision `verb` means on the platforms; returns what happened."""
     notes: list[str] = []
     if verb in ("remove", "timeout"):
         notes += await delete_all(host, queue, item)
     if verb == "timeout":
-        notes += await timeout_authors(host, item, act)
+        notes += await timeout_authors(host, item, act, max(1, timeout_seconds // 60))
     if verb == "ham" and item.auto_removed:
         notes += await restore_messages(host, queue, item)
+    return notes
+
+
+async def undo(host: Host, queue: ModQueue, item: QueueItem, act: Action) -> list[str]:
+    """Reverse what the decision on `item` (as it was before the undo) did on the platforms."""
+    notes: list[str] = []
+    if item.status in ("removed", "timed_out"):
+        notes += await repost_removed(host, queue, item)
+    if item.status == "timed_out":
+        notes += await timeout_authors(host, item, act, 0)
+    if item.status == "not_spam" and item.auto_removed:
+        notes.append("the restored message(s) stay in their channel")
     return notes
 
 
@@ -57,7 +69,8 @@ async def delete_all(host: Host, queue: ModQueue, item: QueueItem) -> list[str]:
     return [f"deleted {done} of {len(targets)} message(s)", *problems]
 
 
-async def timeout_authors(host: Host, item: QueueItem, act: Action) -> list[str]:
+async def timeout_authors(host: Host, item: QueueItem, act: Action, minutes: int) -> list[str]:
+    """Time every author of the item out for `minutes`; 0 lifts their timeout."""
     notes: list[str] = []
     seen: set[str] = set()
     targets = [(m.author, m.author_name, m.ref.platform, m.ref.channel) for m in item.messages]
@@ -69,14 +82,14 @@ async def timeout_authors(host: Host, item: QueueItem, act: Action) -> list[str]
         seen.add(author)
         guild = act.place.guild if act.place.platform == platform else None
         try:
-            result = await host.restrict(author, Place(platform, channel, guild), TIMEOUT_MINUTES)
+            result = await host.restrict(author, Place(platform, channel, guild), minutes)
         except PlatformUnavailable:
-            result = f"not timed out, {platform} is not connected"
+            result = f"{'timeout not lifted' if not minutes else 'not timed out'}, {platform} is not connected"
         except NotImplementedError as exc:
-            result = f"not timed out: {exc}"
+            result = f"{'no timeout to lift' if not minutes else 'not timed out'}: {exc}"
         except Exception:
             log.exception("restricting %s failed", author)
-            result = "not timed out: the platform reported an error"
+            result = f"{'timeout not lifted' if not minutes else 'not timed out'}: the platform reported an error"
         notes.append(f"{name}: {result}")
     return notes or ["nobody to time out: the author is unknown"]
 
@@ -97,3 +110,30 @@ async def restore_messages(host: Host, queue: ModQueue, item: QueueItem) -> list
             restored += 1
             await queue.set_deleted(item.id, m.ref, False)
     return [f"restored {restored} auto-removed message(s) in their channel"]
+
+
+async def repost_removed(host: Host, queue: ModQueue, item: QueueItem) -> list[str]:
+    """A removal undone: the bot posts each removed message again as a quote (author, channel, text). The repost
+    stands for the message from then on, so removing the item again deletes the bot's quote."""
+    targets = [m for m in item.messages if m.deleted]
+    if not targets:
+        return ["nothing was removed, so nothing to post again"]
+    done = 0
+    for m in targets:
+        place = Place(m.ref.platform, m.ref.channel)
+        try:
+            posted = await host.post(place, Reply(text=await quote(host, m), ephemeral=False))
+        except Exception:
+            log.exception("could not post %s again", m.ref.encode())
+            continue
+        if posted is not None:
+            done += 1
+            await queue.replace_message(item.id, m.ref, posted)
+    return [f"posted {done} of {len(targets)} removed message(s) again as a quote"]
+
+
+async def quote(host: Host, m: QueuedMessage) -> str:
+    """A removed message as the bot posts it again: who wrote it, where, and what (plain text)."""
+    channel = await host.channel_name(Place(m.ref.platform, m.ref.channel))
+    lines = "\n".join(f"> {line}" for line in m.text.splitlines() or [""])
+    return f"A moderator restored this message by {m.author_name} in #{channel}:\n{lines}"

@@ -4,10 +4,11 @@ Every message the bot can read is scored by the spam scanner (`bot.features.mode
 a queue item that is posted once to the moderators' channel of the message's platform, with the score and every
 reason. Near-duplicates of an open item (the same or nearly the same words, any platform) are grouped into it
 instead of posted again.
-Members can report a message into the same queue. Moderators decide with the buttons; the first decision wins,
-is written to the audit log, and teaches the scanner (learned model + known-spam fingerprints, both persisted in
-SQLite so nothing is lost on restart). Bots never decide: with `auto_threshold` set in the rules, very high scores
-are hidden at once but still wait for a moderator.
+Members can report a message into the same queue, and a member mentioning many people at once (the mention
+limit) lands there too. Moderators claim items and decide with the buttons; the first decision wins, is written to
+the audit log (read back by /modlog), and teaches the scanner (learned model + known-spam fingerprints, both
+persisted in SQLite so nothing is lost on restart); a decision can be undone for a day. Bots never decide: with
+`auto_threshold` set in the rules, very high scores are hidden at once but still wait for a moderator.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ from bot.core.contract import Feature, IncomingMessage, SetupError
 from bot.core.records import Action, Invocation, MessageRef, Place, Reply, Role, error_reply, reload_refused
 from bot.core.storage import Storage
 from bot.features.moderation import actions, render
+from bot.features.moderation.decisions import Decisions
 from bot.features.moderation.learning import Learning
+from bot.features.moderation.mentions import MentionLimit
+from bot.features.moderation.modlog import FILTER_MAX, member_filter, modlog_reply, read_cases
 from bot.features.moderation.posts import QueuePosts
 from bot.features.moderation.queue import (
     DECISIONS,
     REPORT_RULE,
     Candidate,
     ModQueue,
-    QueueItem,
     report_key,
     stored_reasons,
 )
@@ -64,7 +67,8 @@ class Moderation(Feature):
     name = "moderation"
 
     def __init__(self, storage: Storage, rules_path: Path, *, enabled: bool = True, scan_staff: bool = False,
-                 exempt_channels: frozenset[str] = frozenset()) -> None:
+                 exempt_channels: frozenset[str] = frozenset(), mention_limit: int = 0,
+                 mention_window_seconds: float = 60.0, audit_channels: dict[str, str] | None = None) -> None:
         self.storage = storage
         self.rules_path = rules_path
         self.enabled = enabled
@@ -74,6 +78,8 @@ class Moderation(Feature):
         self.learning = Learning(storage, Scanner(self._initial_rules(), language=shared_promotion_model().probability))
         self.queue = ModQueue(storage)
         self.posts = QueuePosts(self.queue)
+        self.mentions = MentionLimit(mention_limit, mention_window_seconds)
+        self.decisions = Decisions(self.queue, self.learning, self.posts, audit_channels)
         self._unsaved = 0
         self._saved_at = time.monotonic()
         self._scan_lock = asyncio.Lock()
@@ -131,18 +137,23 @@ class Moderation(Feature):
         """The moderators' channel on one platform, or None if its settings name none."""
         return self.host.staff(platform).place
 
-    async def on_message(self, msg: IncomingMessage) -> None:
-        """Score a member's message; queue it for the moderators if it looks like spam."""
-        if not self.scanning:
-            return
+    def watched(self, msg: IncomingMessage) -> bool:
+        """Whether a message is checked at all (scanning and the mention limit alike)."""
         mod = self.mod_place(msg.ref.platform)
         if mod is not None and mod.channel == msg.ref.channel:
-            return  # moderators quoting spam to each other
+            return False  # moderators quoting spam to each other
         if msg.author_role >= Role.MODERATOR and not self.scan_staff:
-            return  # moderators and admins quote spam in rules and warnings; they are not its source
-        if f"{msg.ref.platform}:{msg.ref.channel}" in self.exempt_channels:
+            return False  # moderators and admins quote spam in rules and warnings; they are not its source
+        return f"{msg.ref.platform}:{msg.ref.channel}" not in self.exempt_channels
+
+    async def on_message(self, msg: IncomingMessage) -> None:
+        """Score a member's message; queue it for the moderators if it looks like spam or mentions too many."""
+        if not self.watched(msg):
+            return
+        if await self._mention_spam(msg) or not self.scanning:
             return
         await self.learning.ensure_loaded()
+        self.host.meter.count("messages_scanned", platform=msg.ref.platform)
         self._unsaved += 1
         if self._unsaved >= AUTHORS_SAVE_EVERY or time.monotonic() - self._saved_at > AUTHORS_SAVE_SECONDS:
             # Written every so often, and at stop: a crash loses at most the last few messages' memory.
@@ -177,14 +188,29 @@ class Moderation(Feature):
                 {"message": msg.ref.encode(), "score": round(verdict.score, 3),
                  "reasons": stored_reasons(verdict)}, ensure_ascii=False))
 
+    async def _mention_spam(self, msg: IncomingMessage) -> bool:
+        """Queue the message when its author reached the mention limit; returns whether it was queued."""
+        found = self.mentions.check(msg.author_id, msg.ts, msg.mentions)
+        if found is None:
+            return False
+        verdict = found.verdict(msg.ref.encode(), msg.text)
+        candidate = Candidate(msg.ref.platform, msg.author_id, msg.author_name, msg.ref.channel, msg.ref, msg.link,
+                              msg.text)
+        # One open item per member: further mentions within the window join it instead of posting again.
+        await self._enqueue(candidate, verdict, stored_reasons(verdict), source="mentions",
+                            key=f"mentions:{msg.author_id}")
+        return True
+
     async def _enqueue(self, cand: Candidate, verdict: Verdict, reasons: list[dict[str, Any]], *, source: str,
-                       deleted: bool = False, note: str = "", report: tuple[str, str] | None = None) -> int | None:
+                       deleted: bool = False, note: str = "", report: tuple[str, str] | None = None,
+                       key: str | None = None) -> int | None:
         """Queue the message and show it to the moderators; None for a report the member already made."""
         item_id, created = await self.queue.add(
             cand, verdict, reasons, source=source, min_similarity=self.scanner.rules.fingerprints.min_similarity,
-            deleted=deleted, note=note, report=report)
+            deleted=deleted, note=note, report=report, key=key)
         if item_id is None:
             return None
+        self.host.meter.count("flags", source=source)
         if created:
             await self.posts.post_new(self.host, item_id)
         else:
@@ -195,40 +221,17 @@ class Moderation(Feature):
 
     @action("queue", role=Role.MODERATOR)
     async def on_button(self, act: Action, parts: list[str]) -> Reply:
-        """queue:<id>:remove|timeout|ham|ignore decides an item (first press wins); queue:<id>:show shows it."""
-        if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in (*DECISIONS, "show"):
+        """queue:<id>:remove|timeout[:<seconds>]|ham|ignore decides an item (first press wins); queue:<id>:claim
+        claims it, queue:<id>:undo undoes its decision, queue:<id>:show shows it."""
+        verbs = (*DECISIONS, "show", "claim", "undo")
+        if len(parts) < 2 or not parts[0].isdigit() or len(parts[0]) > 12 or parts[1] not in verbs or (
+                len(parts) > 2 and parts[1] != "timeout"):
             return error_reply("That button is not valid any more.")
         await self.learning.ensure_loaded()
         item = await self.queue.item(int(parts[0]))
         if item is None:
             return error_reply("That queue item no longer exists.")
-        if parts[1] == "show":
-            return replace(render.item_reply(item), ephemeral=True)
-        return await self.decide(item, parts[1], act)
-
-    async def decide(self, item: QueueItem, verb: str, act: Action) -> Reply:
-        """Record the first decision on `item`, teach the scanner, and do what it means on the platforms."""
-        _, label = DECISIONS[verb]
-        learns = verb in ("remove", "timeout", "ham")
-        spam = (verb != "ham") if learns else None
-        won = await self.learning.record_decision(lambda db: self.queue.decide_once(db, item, verb, act.member),
-                                                  item, spam)
-        if not won:
-            return render.already_decided(await self.queue.item(item.id) or item)
-
-        notes = await actions.carry_out(self.host, self.queue, item, verb, act)
-        if learns:
-            notes.append("the scanner learned from this decision")
-        if notes:
-            await self.queue.add_outcome(item.id, "; ".join(notes))
-        log.info("queue item #%d: %s by %s", item.id, label.lower(), act.member.id)
-        decided = await self.queue.item(item.id) or item
-        view = replace(render.item_reply(decided), replace_original=True)
-        if act.message is not None and decided.post_ref == act.message.encode():
-            await self.posts.settle()  # an edit already on its way (a grouped duplicate) lands before this one
-            return view  # pressed on the queue message itself: the adapter edits it in place
-        await self.posts.show(self.host, decided)
-        return replace(view, ephemeral=True)
+        return await self.decisions.press(self.host, item, parts[1], parts[2:], act)
 
     # -- commands -----------------------------------------------------------------------------------------
 
@@ -268,6 +271,30 @@ class Moderation(Feature):
         """Moderators: show the review queue of flagged and reported messages."""
         total, waiting = await self.queue.waiting(QUEUE_LIST_MAX)
         return render.queue_list(total, waiting)
+
+    async def gauges(self) -> dict[str, float]:
+        total, _ = await self.queue.waiting(0)
+        return {"queue_size": float(total)}
+
+    @command("modlog", role=Role.MODERATOR,
+             options=(Option("member", "Only decisions about this member (name or id)", rest=True),))
+    async def cmd_modlog(self, inv: Invocation) -> Reply:
+        """Moderators: the moderators' decisions (who, what, when, why), newest first."""
+        member = member_filter(inv.args.get("member", ""))
+        if len(member) > FILTER_MAX:
+            return error_reply(f"That is longer than any member name I know (at most {FILTER_MAX} characters). "
+                               "Try their name or id.")
+        cases, more = await read_cases(self.storage, member)
+        return replace(modlog_reply(cases, more, member, 0), ephemeral=True)
+
+    @action("modlog", role=Role.MODERATOR)
+    async def on_modlog_page(self, act: Action, parts: list[str]) -> Reply:
+        """modlog:<offset>[:<member>] shows an older page of the mod log."""
+        if not parts or not parts[0].isdigit() or len(parts[0]) > 9:
+            return error_reply("That button is not valid any more.")
+        offset, member = int(parts[0]), ":".join(parts[1:])[:FILTER_MAX]
+        cases, more = await read_cases(self.storage, member, offset=offset)
+        return replace(modlog_reply(cases, more, member, offset), ephemeral=True)
 
     @command("modstats", role=Role.MODERATOR)
     async def cmd_stats(self, inv: Invocation) -> Reply:

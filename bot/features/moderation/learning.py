@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING
 from bot.features.moderation.spam import BayesModel, Scanner
 
 if TYPE_CHECKING:
-    import aiosqlite
-
-    from bot.core.storage import Storage
+    from bot.core.storage import Connection, Storage
     from bot.features.moderation.queue import QueueItem
 
 log = logging.getLogger(__name__)
@@ -96,11 +94,12 @@ class Learning:
         self.scanner = scanner
         self._stored_fingerprints = set(stored)
 
-    async def record_decision(self, claim: Callable[[aiosqlite.Connection], Awaitable[bool]], item: QueueItem,
-                     spam: bool | None) -> bool:
+    async def record_decision(self, claim: Callable[[Connection], Awaitable[bool]], item: QueueItem,
+                              spam: bool | None, *, undo: bool = False) -> bool:
         """Run `claim` (a decision that counts only if it is the first; returns whether it was) in one transaction
-        with what it teaches: `spam` True or False learns from the item, None teaches nothing. Returns `claim`'s
-        answer; if the transaction fails, the scanner goes back to what the database holds."""
+        with what it teaches: `spam` True or False learns from the item, None teaches nothing; with `undo` it
+        unlearns what that decision taught. Returns `claim`'s answer; if the transaction fails, the scanner goes
+        back to what the database holds."""
         async with self._learn_lock:
             learned = False
             stored: set[str] | None = None
@@ -109,7 +108,10 @@ class Learning:
                     won = await claim(db)
                     if won and spam is not None:
                         learned = True
-                        self._learn(item, spam)
+                        if undo:
+                            self._unlearn(item, spam)
+                        else:
+                            self._learn(item, spam)
                         stored = await self._persist(db)
                 if stored is not None:
                     self._stored_fingerprints = stored
@@ -134,7 +136,15 @@ class Learning:
         elif any(r.get("rule") == KNOWN_SPAM_RULE for r in item.reasons):
             self.scanner.forget_spam(item.text)  # a stored fingerprint was wrong about this text
 
-    async def _persist(self, db: aiosqlite.Connection) -> set[str]:
+    def _unlearn(self, item: QueueItem, spam: bool) -> None:
+        """The reverse of `_learn`, for a decision a moderator undid."""
+        self.scanner.model.forget(item.text, spam)
+        if spam:
+            self.scanner.forget_spam(item.text)
+        elif any(r.get("rule") == KNOWN_SPAM_RULE for r in item.reasons):
+            self.scanner.remember_spam(item.text)
+
+    async def _persist(self, db: Connection) -> set[str]:
         """Write the model and the fingerprint changes inside the caller's transaction; returns what is stored."""
         state = json.dumps(self.scanner.model.to_state(), separators=(",", ":"), ensure_ascii=False)
         await db.execute(

@@ -1,5 +1,5 @@
 """Each queue item's message in its platform's moderators' channel: posted once, then edited in place whenever
-the item changes, through the feature's host."""
+the item changes, through the feature's host, with its channels named as each platform names them."""
 
 from __future__ import annotations
 
@@ -7,11 +7,20 @@ import asyncio
 import logging
 
 from bot.core.contract import Host
-from bot.core.records import MessageRef
+from bot.core.records import MessageRef, Place, Reply
 from bot.features.moderation.queue import ModQueue, QueueItem
-from bot.features.moderation.render import item_reply
+from bot.features.moderation.render import item_channels, item_reply
 
 log = logging.getLogger(__name__)
+
+
+async def item_view(host: Host, item: QueueItem) -> Reply:
+    """The item's post, each channel shown by its name (the adapter's lookup; the id when that fails)."""
+    names: dict[str, str] = {}
+    for channel in item_channels(item):
+        platform, _, channel_id = channel.partition(":")
+        names[channel] = await host.channel_name(Place(platform, channel_id))
+    return item_reply(item, names)
 
 
 class QueuePosts:
@@ -34,7 +43,7 @@ class QueuePosts:
                 return
             place = staff.place
             try:
-                posted = await host.post(place, item_reply(item))
+                posted = await host.post(place, await item_view(host, item))
             except Exception:
                 log.exception("could not post queue item #%d to the moderators' channel %s", item.id, place.channel)
                 return
@@ -67,6 +76,6 @@ class QueuePosts:
             return
         ref = MessageRef.decode(item.post_ref)
         try:
-            await host.update(ref, item_reply(item))
+            await host.update(ref, await item_view(host, item))
         except Exception:
             log.exception("could not update queue message of item #%d", item.id)

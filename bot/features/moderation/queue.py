@@ -1,11 +1,10 @@
 """The moderators' review queue in SQLite: its records (QueueItem, QueuedMessage) and every mod_queue,
-mod_queue_messages and mod_reports statement: enqueue and group, fetch, list, decide once."""
+mod_queue_messages and mod_reports statement: enqueue and group, fetch, list, claim, decide once, undo once."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from bot.core.storage import Storage
 from bot.features.moderation.spam import Verdict, fingerprint, fingerprint_similarity
 
 if TYPE_CHECKING:
-    import aiosqlite
+    from bot.core.storage import Connection, Row
 
 TEXT_STORED = 20_000
 REPORT_RULE = "reported"
@@ -28,6 +27,11 @@ DECISIONS: dict[str, tuple[str, str]] = {
     "ham": ("not_spam", "Marked not spam"),
     "ignore": ("ignored", "Ignored"),
 }
+
+# The timeout lengths a moderator may pick (AutoMod's): seconds -> how it reads.
+TIMEOUTS: dict[int, str] = {60: "60 s", 300: "5 min", 600: "10 min", 3600: "1 hour", 86_400: "1 day",
+                            604_800: "1 week"}
+UNDO_SECONDS = 86_400  # a decision can be undone for a day
 
 _APPEND_OUTCOME = "UPDATE mod_queue SET outcome = trim(outcome || '; ' || ?, '; ') WHERE id = ?"
 
@@ -70,10 +74,22 @@ class QueueItem:
     decided_at: float | None
     outcome: str
     messages: tuple[QueuedMessage, ...] = ()
+    timeout_seconds: int = 0
+    claimed_by: str | None = None
+    claimed_by_name: str | None = None
+    claimed_at: float | None = None
+    undone_status: str = ""  # the last decision undone on this item
+    undone_decider: str = ""
+    undone_by_name: str | None = None
+    undone_at: float | None = None
 
     @property
     def is_open(self) -> bool:
         return self.status == "open"
+
+    def undoable(self, now: float) -> bool:
+        """Decided less than a day ago."""
+        return not self.is_open and self.decided_at is not None and now - self.decided_at < UNDO_SECONDS
 
 
 @dataclass(frozen=True)
@@ -102,6 +118,7 @@ class WaitingItem:
     seen_count: int
     report_count: int
     auto_removed: bool
+    claimed_by_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,14 +160,14 @@ class ModQueue:
 
     async def add(self, cand: Candidate, verdict: Verdict, reasons: list[dict[str, Any]], *, source: str,
                   min_similarity: float, deleted: bool = False, note: str = "",
-                  report: tuple[str, str] | None = None) -> tuple[int | None, bool]:
+                  report: tuple[str, str] | None = None, key: str | None = None) -> tuple[int | None, bool]:
         """Store a new item or group the message into the open item with the same fingerprint.
 
         Returns (item id, created). A report the same member already made returns (None, False) and changes
-        nothing. `report` is (reporter id, what was reported).
+        nothing. `report` is (reporter id, what was reported); `key` groups by something other than the text.
         """
         now = time.time()
-        key = group_key(verdict)
+        key = key or group_key(verdict)
         ref = cand.ref.encode() if cand.ref is not None else None
         async with self.storage.transaction() as db:
             if report is not None:
@@ -161,7 +178,7 @@ class ModQueue:
             rows = list(await db.execute_fetchall(
                 "SELECT id, reasons, score FROM mod_queue WHERE status = 'open' AND group_key = ? ORDER BY id LIMIT 1",
                 (key,)))
-            if not rows and not key.startswith("text:"):
+            if not rows and key == verdict.fingerprint:
                 rows = await self._similar_open_item(db, verdict.fingerprint, min_similarity)
             if rows:
                 item_id, created = int(rows[0]["id"]), False
@@ -209,7 +226,7 @@ class ModQueue:
                 await db.execute("UPDATE mod_queue SET report_count = report_count + 1 WHERE id = ?", (item_id,))
         return item_id, created
 
-    async def _similar_open_item(self, db: aiosqlite.Connection, fp: str, min_similarity: float) -> list[sqlite3.Row]:
+    async def _similar_open_item(self, db: Connection, fp: str, min_similarity: float) -> list[Row]:
         """The open item whose text is most like this one, if alike enough to be the same post reworded.
 
         Spammers vary a copy a little ("??" for "?", a word dropped); exact fingerprints would miss that, so
@@ -239,18 +256,20 @@ class ModQueue:
             seen_count=row["seen_count"], report_count=row["report_count"], status=row["status"],
             created_at=row["created_at"], post_ref=row["post_ref"], decided_by=row["decided_by"],
             decided_by_name=row["decided_by_name"], decided_at=row["decided_at"], outcome=row["outcome"],
-            messages=messages,
+            messages=messages, timeout_seconds=row["timeout_seconds"], claimed_by=row["claimed_by"],
+            claimed_by_name=row["claimed_by_name"], claimed_at=row["claimed_at"], undone_status=row["undone_status"],
+            undone_decider=row["undone_decider"], undone_by_name=row["undone_by_name"], undone_at=row["undone_at"],
         )
 
     async def waiting(self, limit: int) -> tuple[int, list[WaitingItem]]:
         """How many items are open, and the newest `limit` of them."""
         total = await self.storage.fetchone("SELECT count(*) AS n FROM mod_queue WHERE status = 'open'")
         rows = await self.storage.fetchall(
-            "SELECT id, author, author_name, score, reasons, created_at, seen_count, report_count, auto_removed "
-            "FROM mod_queue WHERE status = 'open' ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
+            "SELECT id, author, author_name, score, reasons, created_at, seen_count, report_count, auto_removed, "
+            "claimed_by_name FROM mod_queue WHERE status = 'open' ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
         items = [WaitingItem(r["id"], r["author"], r["author_name"], r["score"], json.loads(r["reasons"]),
-                             r["created_at"], r["seen_count"], r["report_count"], bool(r["auto_removed"]))
-                 for r in rows]
+                             r["created_at"], r["seen_count"], r["report_count"], bool(r["auto_removed"]),
+                             r["claimed_by_name"]) for r in rows]
         return (total["n"] if total else len(items)), items
 
     async def history(self) -> list[ItemHistory]:
@@ -259,13 +278,15 @@ class ModQueue:
         return [ItemHistory(r["status"], r["source"], json.loads(r["reasons"]), r["created_at"], r["decided_at"])
                 for r in rows]
 
-    async def decide_once(self, db: aiosqlite.Connection, item: QueueItem, verb: str, member: Member) -> bool:
+    async def decide_once(self, db: Connection, item: QueueItem, verb: str, member: Member,
+                          timeout_seconds: int = 0) -> bool:
         """Record `member`'s decision and its audit entry inside the caller's transaction, unless the item was
         decided already; returns whether this decision was the first."""
         status, _ = DECISIONS[verb]
         cursor = await db.execute(
-            "UPDATE mod_queue SET status = ?, decided_by = ?, decided_by_name = ?, decided_at = ? "
-            "WHERE id = ? AND status = 'open'", (status, member.id, member.name, time.time(), item.id))
+            "UPDATE mod_queue SET status = ?, decided_by = ?, decided_by_name = ?, decided_at = ?, "
+            "timeout_seconds = ? WHERE id = ? AND status = 'open'",
+            (status, member.id, member.name, time.time(), timeout_seconds, item.id))
         if cursor.rowcount != 1:
             return False
         await db.execute(
@@ -273,8 +294,47 @@ class ModQueue:
             (member.id, f"queue.{verb}", f"queue:{item.id}", json.dumps({
                 "message": item.message_ref, "messages": [m.ref.encode() for m in item.messages],
                 "author": item.author, "score": round(item.score, 3), "reasons": item.reasons,
+                "by_name": member.name, "timeout_seconds": timeout_seconds,
             }, ensure_ascii=False)))
         return True
+
+    async def undo_once(self, db: Connection, item: QueueItem, member: Member) -> bool:
+        """Reopen `item` as it was before its decision, with the audit entry, inside the caller's transaction,
+        unless that decision was already undone (or replaced); returns whether this undo was the first."""
+        cursor = await db.execute(
+            "UPDATE mod_queue SET status = 'open', undone_status = status, undone_decider = "
+            "coalesce(decided_by_name, decided_by, ''), undone_by = ?, undone_by_name = ?, undone_at = ?, "
+            "decided_by = NULL, decided_by_name = NULL, decided_at = NULL, timeout_seconds = 0, outcome = '' "
+            "WHERE id = ? AND status = ? AND decided_by = ?",
+            (member.id, member.name, time.time(), item.id, item.status, item.decided_by or ""))
+        if cursor.rowcount != 1:
+            return False
+        await db.execute(
+            "INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)",
+            (member.id, "queue.undo", f"queue:{item.id}", json.dumps({
+                "undid": item.status, "decided_by": item.decided_by, "decided_at": item.decided_at,
+                "author": item.author, "by_name": member.name, "timeout_seconds": item.timeout_seconds,
+            }, ensure_ascii=False)))
+        return True
+
+    async def claim(self, item_id: int, member: Member) -> bool:
+        """Mark an open, unclaimed item as `member`'s ("I'm on it"); returns whether this claim was the first."""
+        async with self.storage.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE mod_queue SET claimed_by = ?, claimed_by_name = ?, claimed_at = ? "
+                "WHERE id = ? AND status = 'open' AND claimed_by IS NULL", (member.id, member.name, time.time(),
+                                                                            item_id))
+            if cursor.rowcount != 1:
+                return False
+            await db.execute("INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)",
+                             (member.id, "queue.claim", f"queue:{item_id}",
+                              json.dumps({"by_name": member.name}, ensure_ascii=False)))
+        return True
+
+    async def replace_message(self, item_id: int, old: MessageRef, new: MessageRef) -> None:
+        """A removed message was posted again by the bot: the repost stands for it (a second Remove deletes it)."""
+        await self.storage.execute("UPDATE mod_queue_messages SET ref = ?, deleted = 0 WHERE item_id = ? AND ref = ?",
+                                   (new.encode(), item_id, old.encode()))
 
     async def set_post(self, item_id: int, post: MessageRef) -> None:
         """Remember the item's message in the moderators' channel, to edit it later."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.core.records import Button, Reply, error_reply
-from bot.features.moderation.queue import DECISIONS, ItemHistory, QueueItem, WaitingItem
+from bot.features.moderation.queue import DECISIONS, TIMEOUTS, ItemHistory, QueueItem, WaitingItem
 from bot.features.moderation.spam import Scanner, SpamRules
 
 TEXT_SHOWN = 1500  # characters of the original message shown in the queue post
@@ -23,37 +23,51 @@ STATUS_NAMES = {
 SPAM_STATUSES = ("removed", "timed_out")
 
 
-def item_reply(item: QueueItem) -> Reply:
-    """The item's post in the moderators' channel: the message, who, where, why, and the buttons or decision."""
-    kind = "Reported message" if item.source == "report" else "Possible spam"
-    title = f"{kind} (score {item.score:.2f} / threshold {item.threshold:.2f})"
+def item_reply(item: QueueItem, names: dict[str, str] | None = None, now: float | None = None) -> Reply:
+    """The item's post in the moderators' channel: the message, who, where, why, and the buttons or decision.
+    `names` maps "platform:channel" to the channel's name where the platform told it."""
+    now = time.time() if now is None else now
+    if item.source == "mentions":
+        title = f"Mention spam ({item.score:.0f} mentions / limit {item.threshold:.0f})"
+    else:
+        kind = "Reported message" if item.source == "report" else "Possible spam"
+        title = f"{kind} (score {item.score:.2f} / threshold {item.threshold:.2f})"
     newest = item.messages[-1].text if item.messages else item.text  # a reworded copy shows what was said last
     text = newest if len(newest) <= TEXT_SHOWN else (
         newest[:TEXT_SHOWN] + f"… ({len(newest) - TEXT_SHOWN} more characters)")
     fields: list[tuple[str, str]] = [
         ("Author" if len(_authors(item)) <= 1 else "Authors", ", ".join(_authors(item))[:1000] or "unknown"),
-        ("Channel" if len(_channels(item)) <= 1 else "Channels", ", ".join(_channels(item))[:1000]),
+        ("Channel" if len(_channels(item, names)) <= 1 else "Channels", ", ".join(_channels(item, names))[:1000]),
         ("Link", item.link or "no link"),
         ("Why", "\n".join(reason_line(r) for r in item.reasons)[:1000] or "no reasons recorded"),
     ]
     if item.seen_count > 1:
-        count = len(_channels(item))
+        count = len(_channels(item, names))
         fields.append(("Seen", f"seen {item.seen_count} times in {count} channel" + ("s" if count != 1 else "")))
     if item.auto_removed:
         fields.append(("Auto-removed", "yes: hidden at once because the score passed the auto threshold"))
     footer = f"Queue item #{item.id}"
     buttons: tuple[Button, ...] = ()
+    if item.undone_status:
+        fields.append(("Undone", f"{decision_label(item.undone_status)} by {item.undone_decider or 'a moderator'} "
+                                 f"was undone by {item.undone_by_name} at {when(item.undone_at)}"))
     if item.is_open:
         footer += " · the first decision counts"
+        if item.claimed_by:
+            fields.append(("Claimed", f"{item.claimed_by_name or item.claimed_by} is on it "
+                                      f"(since {when(item.claimed_at)})"))
         buttons = (
             Button("Remove", f"queue:{item.id}:remove", "danger"),
-            Button("Remove + timeout", f"queue:{item.id}:timeout", "danger"),
+            Button("Remove + timeout…", f"queue:{item.id}:timeout", "danger"),
             Button("Not spam", f"queue:{item.id}:ham", "success"),
             Button("Ignore", f"queue:{item.id}:ignore"),
-        )
+        ) + (() if item.claimed_by else (Button("I'm on it", f"queue:{item.id}:claim", "primary"),))
     else:
-        fields.append(("Decision", f"{decision_label(item.status)} by {item.decided_by_name or item.decided_by} at "
+        fields.append(("Decision", f"{decision_text(item)} by {item.decided_by_name or item.decided_by} at "
                                    f"{when(item.decided_at)}"))
+        if item.undoable(now):
+            footer += " · can be undone for a day"
+            buttons = (Button("Undo", f"queue:{item.id}:undo"),)
     if item.outcome:
         fields.append(("Result", item.outcome[:1000]))
     return Reply(title=title, text=text, fields=tuple(fields), buttons=buttons, footer=footer, ephemeral=False)
@@ -69,10 +83,29 @@ def _authors(item: QueueItem) -> list[str]:
     return [f"{name} ({who})" if who and who != name else (name or "unknown") for who, name in named.items()]
 
 
-def _channels(item: QueueItem) -> list[str]:
+def _channels(item: QueueItem, names: dict[str, str] | None) -> list[str]:
     """Every channel the item was seen in, first seen first."""
-    seen = [f"{m.ref.platform}:{m.ref.channel}" for m in item.messages] or [item.channel]
-    return [channel_label(c) for c in dict.fromkeys(seen)]
+    return [channel_label(c, names) for c in item_channels(item)]
+
+
+def item_channels(item: QueueItem) -> list[str]:
+    """Every "platform:channel" the item was seen in, once each, first seen first."""
+    return list(dict.fromkeys([f"{m.ref.platform}:{m.ref.channel}" for m in item.messages] or [item.channel]))
+
+
+def timeout_choices(item: QueueItem) -> Reply:
+    """Remove + timeout pressed: the moderator picks how long (AutoMod's lengths)."""
+    return Reply(title=f"Remove + timeout: queue item #{item.id}",
+                 text="How long should the author be timed out? The messages are removed as well.",
+                 buttons=tuple(Button(label, f"queue:{item.id}:timeout:{seconds}", "danger")
+                               for seconds, label in TIMEOUTS.items()))
+
+
+def decision_text(item: QueueItem) -> str:
+    """The decision as the post and the mod log say it, with the timeout length picked."""
+    label = decision_label(item.status)
+    return f"{label} ({TIMEOUTS.get(item.timeout_seconds, age(item.timeout_seconds))})" if (
+        item.status == "timed_out" and item.timeout_seconds) else label
 
 
 def already_decided(item: QueueItem) -> Reply:
@@ -97,6 +130,8 @@ def queue_list(total: int, items: list[WaitingItem]) -> Reply:
             extras.append(f"seen ×{it.seen_count}")
         if it.auto_removed:
             extras.append("auto-removed")
+        if it.claimed_by_name:
+            extras.append(f"{it.claimed_by_name} is on it")
         lines.append(f"#{it.id} · {it.author_name or it.author or 'unknown'} · score {it.score:.2f} · "
                      f"{first['rule']}: {first['detail']} · {age(now - it.created_at)} ago"
                      + (f" · {', '.join(extras)}" if extras else ""))
@@ -162,10 +197,10 @@ def reason_line(reason: dict[str, Any]) -> str:
     return f"{weight:+.2f} {detail}"
 
 
-def channel_label(channel: str) -> str:
-    """A stored "platform:channel" as "#channel (platform)"."""
+def channel_label(channel: str, names: dict[str, str] | None = None) -> str:
+    """A stored "platform:channel" as "#name (platform)", the id standing in for a name nobody told us."""
     platform, _, name = channel.partition(":")
-    return f"#{name} ({platform})" if name else channel
+    return f"#{(names or {}).get(channel) or name} ({platform})" if name else channel
 
 
 def when(ts: float | None) -> str:
