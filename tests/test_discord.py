@@ -371,7 +371,8 @@ async def test_faq_answer_is_a_private_cited_embed_with_related_buttons(running:
     assert sources and "Practical Pain Management" in sources[0]["value"]
     assert DISCLAIMER in embed["footer"]["text"]
     ids = [b["custom_id"] for b in buttons_of(body)]
-    assert "faq:show:compounding-pharmacy" in ids and ids[-1] == "faq:share:nasal-spray"
+    assert "faq:show:compounding-pharmacy" in ids
+    assert ids[-3:] == ["faq:share:nasal-spray", "faq:rate:nasal-spray:up", "faq:rate:nasal-spray:down"]
 
 
 async def test_autocomplete_is_typo_tolerant(running: Running):

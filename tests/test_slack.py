@@ -318,7 +318,8 @@ async def test_faq_acks_at_once_and_answers_privately_with_sources_and_disclaime
     assert "Sources:" in context and entry.sources[0].title in context
     assert slack.core.get(Faq).kb.safety.disclaimer in context
     values = [e["value"] for e in buttons(blocks)]
-    assert f"faq:show:{entry.related[0]}" in values and values[-1] == f"faq:share:{entry.id}"
+    assert f"faq:show:{entry.related[0]}" in values
+    assert values[-3:] == [f"faq:share:{entry.id}", f"faq:rate:{entry.id}:up", f"faq:rate:{entry.id}:down"]
     assert answer["text"].startswith(escape(entry.title))
     assert slack.fake.calls_to("chat.postMessage") == []
     assert len(slack.dispatched) == 1

@@ -1,4 +1,4 @@
-"""`bot faq validate|ask|gaps`: the knowledge base from the command line."""
+"""`bot faq validate|ask|gaps|stats`: the knowledge base from the command line."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_option(p)
     p.add_argument("--limit", type=gap_limit, default=20, help=f"how many (1 to {MAX_GAPS_SHOWN}, default 20)")
     p.set_defaults(func=cmd_gaps)
+    p = faq.add_parser("stats", help="how often each answer was given and how members rated it (rewrite the top "
+                                     "ones first)")
+    add_config_option(p)
+    p.set_defaults(func=cmd_stats)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -102,6 +106,19 @@ def cmd_gaps(args: argparse.Namespace) -> int:
         for gap in gaps:
             closest = f"  (closest: {gap.closest})" if gap.closest else ""
             print(f"{gap.asked:>5}  {gap.example}{closest}")
+
+    asyncio.run(show())
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    cfg = load(args)
+
+    async def show() -> None:
+        async with database(cfg) as storage:
+            stats = await Faq(storage, cfg.resolve_path(cfg.faq.path), cfg.faq.min_confidence).stats()
+        for entry in stats:
+            print(entry.line())
 
     asyncio.run(show())
     return 0

@@ -6,8 +6,12 @@ render the `Reply` they get back. Nothing here knows about Discord or Slack.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import IntEnum
+from textwrap import indent
+
+MIN_REPEATED = 8  # a title shorter than this ("FDA") may be in a citation without being repeated there
 
 
 class Role(IntEnum):
@@ -91,6 +95,24 @@ class Source:
     url: str | None = None
     citation: str | None = None
 
+    @property
+    def detail(self) -> str | None:
+        """The citation without the title repeated in it, for showing after the title: "Journal X, Article
+        title, 2014" under the title "Article title" reads "Journal X, 2014"; None when nothing else is left."""
+        if not self.citation:
+            return None
+        text = self.citation.strip()
+        if text.casefold() == self.title.strip().casefold():
+            return None
+        name = re.sub(r"\s*\([^()]*\)$", "", self.title.strip())  # "Article (Author)" is cited as "Article"
+        for repeated in dict.fromkeys((self.title.strip(), name)):
+            at = text.casefold().find(repeated.casefold()) if len(repeated) >= MIN_REPEATED else -1
+            if at >= 0:
+                before, after = text[:at].rstrip(" ,;:—–-"), text[at + len(repeated):].lstrip(" ,;:—–-")
+                text = ", ".join(p for p in (before, after) if p)
+                break
+        return text or None
+
 
 @dataclass(frozen=True)
 class Button:
@@ -128,11 +150,12 @@ class Reply:
         if self.text:
             lines.append(self.text)
         for name, value in self.fields:
-            lines.append(f"{name}: {value}")
+            # A list ("• a\n• b", one reason per line) starts on its own line, indented under its name.
+            lines.append(f"{name}:\n" + indent(value, "  ") if "\n" in value else f"{name}: {value}")
         if self.sources:
             lines.append("Sources:")
             for s in self.sources:
-                where = s.url or s.citation or ""
+                where = s.url or s.detail or ""
                 lines.append(f"  - {s.title}" + (f" ({where})" if where else ""))
         if self.footer:
             lines.append(self.footer)

@@ -12,6 +12,7 @@ from bot.core.commands import Option, action, command, completer
 from bot.core.contract import Feature
 from bot.core.records import Action, Button, Invocation, Member, Place, Reply, Role, reload_refused
 from bot.core.storage import Storage
+from bot.features.faq.feedback import RATINGS, EntryStats, FeedbackLog, rating_buttons, rewrite_first, thanks
 from bot.features.faq.gaps import Gap, GapLog
 from bot.features.faq.knowledge import Entry, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.features.faq.safety import Safety, classify
@@ -25,6 +26,7 @@ MAX_QUERY = 500
 # A bare "help" or "topics" after /faq asks what the FAQ covers, not for the entry that mentions helping.
 _TOPIC_WORDS = frozenset({"help", "topics", "topic", "list", "menu", "index", "ayuda", "aide", "hilfe"})
 SUGGESTION_FLOOR = 0.2
+STATS_GAPS = 5  # /faq-stats shows the top gaps beside the entries; /faq-gaps has the full list
 
 
 # Mentions and formatting say nothing about the topic: "<@&123> @everyone **bold** cost" asks about cost.
@@ -154,6 +156,16 @@ class Faq(Feature):
         """The most asked questions without a confident answer."""
         return [] if self.storage is None else await GapLog(self.storage).top(limit)
 
+    async def answered(self, entry: Entry) -> None:
+        """Count one answer given with `entry`, for /faq-stats."""
+        if self.storage is not None:
+            await FeedbackLog(self.storage).answered(entry.id)
+
+    async def stats(self) -> list[EntryStats]:
+        """Every entry of the knowledge base with how often it was given and rated, the ones to rewrite first."""
+        counts = {} if self.storage is None else await FeedbackLog(self.storage).counts()
+        return rewrite_first(EntryStats(e.id, e.title, *counts.get(e.id, (0, 0, 0))) for e in self.kb.entries)
+
     # -- replies ------------------------------------------------------------------------------------------
 
     def entry_reply(self, entry: Entry, *, ephemeral: bool = True, share: bool = True,
@@ -164,6 +176,7 @@ class Faq(Feature):
         buttons = [Button(e.title, f"faq:show:{e.id}") for e in related][:4]
         if share and ephemeral:
             buttons.append(Button("Share in channel", f"faq:share:{entry.id}", "primary"))
+        buttons.extend(rating_buttons(entry.id))
         return Reply(
             title=entry.title, text=entry.answer, sources=entry.sources, buttons=tuple(buttons),
             footer=self.kb.safety.disclaimer, ephemeral=ephemeral,
@@ -178,9 +191,10 @@ class Faq(Feature):
         if answer.suggestions:
             return Reply(
                 title="I'm not sure I understood",
-                text="I couldn't find a confident answer to that. Did you mean one of these?",
+                # The question last, with nothing after it: the suggestions (buttons) follow right under it.
+                text="I couldn't find a confident answer to that (/faq-topics lists every topic).\n"
+                     "Did you mean one of these?",
                 buttons=tuple(Button(e.title, f"faq:show:{e.id}") for e in answer.suggestions),
-                footer="Try /faq with no question to see every topic.",
             )
         return Reply(
             title="I'm not sure I understood",
@@ -206,6 +220,7 @@ class Faq(Feature):
         if question.startswith("entry:"):  # what autocomplete sends when a member picks a suggestion
             entry = self.kb.get(question.removeprefix("entry:"))
             if entry is not None:
+                await self.answered(entry)
                 return self.entry_reply(entry)
         answer = await self.ask(question)
         if answer.safety == "crisis":
@@ -214,6 +229,8 @@ class Faq(Feature):
                     await listener(inv.member, inv.place, question)
                 except Exception:  # the member's own reply (the resources) must never fail because of this
                     log.exception("a crisis listener failed")
+        if answer.entry is not None:
+            await self.answered(answer.entry)
         return self.answer_reply(answer)
 
     @command("faq-topics")
@@ -243,6 +260,17 @@ class Faq(Feature):
         return Reply(title="Knowledge gaps", text="\n".join(lines),
                      footer="Only admins see this list. Members' questions are shown as they asked them.")
 
+    @command("faq-stats", role=Role.ADMIN)
+    async def cmd_stats(self, inv: Invocation) -> Reply:
+        """Admins: how often each FAQ answer was given and how members rated it, beside the gaps."""
+        lines = [s.line() for s in await self.stats()]
+        gaps = [f"{g.asked}× {g.example}" for g in await self.gaps(STATS_GAPS)]
+        return Reply(title="FAQ answers: asked and rated", text="\n".join(lines) or "The knowledge base is empty.",
+                     fields=(("Asked most without a confident answer",
+                              "\n".join(gaps) or "None recorded yet."),),
+                     footer="Only admins see this. Rewrite the answers at the top first (most 👎); "
+                            "/faq-gaps lists every unanswered question.")
+
     @completer("faq", "question")
     async def complete_question(self, partial: str) -> list[tuple[str, str]]:
         """(label, value) pairs: entry titles matching what the member has typed so far."""
@@ -251,12 +279,25 @@ class Faq(Feature):
 
     @action("faq")
     async def on_button(self, act: Action, parts: list[str]) -> Reply:
-        """faq:show:<id> answers privately, faq:share:<id> posts the entry for the whole channel."""
-        if len(parts) != 2 or parts[0] not in ("show", "share"):
+        """faq:show:<id> answers privately, faq:share:<id> posts the entry for the whole channel,
+        faq:rate:<id>:up|down records the member's (changeable) rating of the answer."""
+        valid = (len(parts) == 2 and parts[0] in ("show", "share")) or (
+            len(parts) == 3 and parts[0] == "rate" and parts[2] in RATINGS)
+        if not valid:
             return Reply(text="That button is not valid any more.")
         entry = self.kb.get(parts[1])
         if entry is None:
             return Reply(text="That answer is no longer in the knowledge base. Try /faq-topics.")
+        if parts[0] == "rate":
+            return await self.rate(act.member, entry, RATINGS[parts[2]])
         if parts[0] == "share":
             return self.entry_reply(entry, ephemeral=False, share=False)
+        await self.answered(entry)
         return self.entry_reply(entry)
+
+    async def rate(self, member: Member, entry: Entry, helpful: bool) -> Reply:
+        """Record one member's rating of an answer (one per member and entry; rating again changes it)."""
+        if self.storage is None:
+            return Reply(text="Thanks! Ratings are not being recorded right now.")
+        before = await FeedbackLog(self.storage).rate(entry.id, member.id, helpful)
+        return Reply(text=thanks(helpful, before))
