@@ -7,23 +7,31 @@ import logging
 import signal
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from bot.config import Config, missing_settings
 from bot.core.contract import Adapter, Feature, StartupError
 from bot.core.core import Core
+from bot.core.meter import Meter
 from bot.core.ratelimit import Limit, Limits
 from bot.core.storage import Storage
 from bot.features import bundled
 from bot.logs import setup_logging
+from bot.runner_platforms import RETRY_FIRST, Platforms
+
+if TYPE_CHECKING:
+    from bot.ops.metrics import Metrics
+    from bot.ops.server import OpsServer
 
 log = logging.getLogger("bot.run")
 
 
-async def open_core(cfg: Config, extra_features: Iterable[Feature] = ()) -> Core:
+async def open_core(cfg: Config, extra_features: Iterable[Feature] = (), meter: Meter | None = None) -> Core:
     """Open the database and load every bundled feature; raises with a clear message if content is broken.
 
-    `extra_features` join the bundled ones (tests use it to add probe commands)."""
-    storage = await Storage.open(cfg.resolve_path(cfg.storage.path))
+    `extra_features` join the bundled ones (tests use it to add probe commands); `meter` receives what the core
+    and the features measure."""
+    storage = await Storage.open(cfg.database())
     try:
         features = bundled(cfg, storage)
     except Exception:
@@ -32,7 +40,7 @@ async def open_core(cfg: Config, extra_features: Iterable[Feature] = ()) -> Core
     limits = Limits(any=Limit(cfg.limits.commands_per_minute, 60.0),
                     by_name={"poll": Limit(cfg.limits.polls_per_hour, 3600.0),
                              "report": Limit(cfg.limits.reports_per_hour, 3600.0)})
-    return Core(storage, [*features, *extra_features], limits)
+    return Core(storage, [*features, *extra_features], limits, meter)
 
 
 def build_adapters(core: Core, cfg: Config) -> list[Adapter]:
@@ -48,8 +56,11 @@ def build_adapters(core: Core, cfg: Config) -> list[Adapter]:
     return adapters
 
 
-async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
-    """Start the enabled adapters, run until `stop` is set (SIGTERM / Ctrl-C), then shut down in order."""
+async def serve(cfg: Config, stop: asyncio.Event | None = None, *, retry_first: float = RETRY_FIRST) -> int:
+    """Start the enabled adapters, run until `stop` is set (SIGTERM / Ctrl-C), then shut down in order.
+
+    A platform that cannot start is retried every so often while the others serve; `bot run` exits 1 only when
+    none can start or when one is lost for good."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -57,51 +68,59 @@ async def serve(cfg: Config, stop: asyncio.Event | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    core = await open_core(cfg)
-    adapters = build_adapters(core, cfg)
-    for adapter in adapters:
-        core.attach(adapter)
-    started: list[Adapter] = []
+    metrics = _metrics(cfg)
+    core = await open_core(cfg, meter=metrics)
+    platforms = Platforms(core, build_adapters(core, cfg), retry_first=retry_first)
+    ops = None
     code = 0
     try:
-        for adapter in adapters:
-            try:
-                await adapter.start()
-            except StartupError as exc:
-                log.error("%s could not start: %s", adapter.platform, exc)
-                print(f"error: {adapter.platform} could not start: {exc}", file=sys.stderr)
-                code = 1
-                return code
-            started.append(adapter)
-            log.info("%s adapter started", adapter.platform)
+        if metrics is not None:
+            ops = await start_ops(cfg, core, platforms, metrics)
+        if not await platforms.start():
+            return 1
         await core.start()
-        log.info("bot running on %s", ", ".join(a.platform for a in started))
-        stopping = asyncio.create_task(stop.wait())
-        watchers = {asyncio.create_task(a.lost(), name=a.platform): a for a in started}
-        done, _ = await asyncio.wait({stopping, *watchers}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (stopping, *watchers):
-            task.cancel()
-        for watcher, adapter in watchers.items():
-            if watcher in done and not watcher.cancelled() and watcher.exception() is None:
-                log.error("%s connection lost for good: %s; exiting so the process manager restarts the bot",
-                          adapter.platform, watcher.result())
-                code = 1
+        log.info("bot running on %s", ", ".join(a.platform for a in platforms.started))
+        code = await platforms.watch(stop)
         log.info("shutting down")
+    except StartupError as exc:  # the ops endpoint could not listen
+        log.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
     finally:
         # Adapters stop taking events first; then the core finishes (flushing poll edits through the still
         # open connections) and closes the database; only then do the connections close.
-        for adapter in reversed(started):
-            try:
-                await adapter.stop()
-            except Exception:
-                log.exception("%s did not stop cleanly", adapter.platform)
+        await platforms.stop()
+        if ops is not None:
+            await ops.stop()
         await core.close()
-        for adapter in reversed(started):
-            try:
-                await adapter.close()
-            except Exception:
-                log.exception("%s did not close cleanly", adapter.platform)
+        await platforms.close()
     return code
+
+
+def _metrics(cfg: Config) -> Metrics | None:
+    """Prometheus metrics only when the ops endpoint is on: nothing else needs the library loaded."""
+    if not cfg.ops.port:
+        return None
+    from bot.ops.metrics import Metrics
+
+    return Metrics()
+
+
+async def start_ops(cfg: Config, core: Core, platforms: Platforms, metrics: Metrics) -> OpsServer:
+    """Serve /healthz and /metrics on ops.host:ops.port for as long as the bot runs."""
+    from bot.ops import health
+    from bot.ops.server import OpsServer
+
+    async def check() -> health.Health:
+        return await health.check(core.storage, platforms.adapters, platforms.down)
+
+    async def scrape() -> bytes:
+        await metrics.refresh(core.features, platforms.adapters)
+        return metrics.render()
+
+    server = OpsServer(cfg.ops.host, cfg.ops.port, check, scrape)
+    await server.start()
+    return server
 
 
 def run(cfg: Config) -> int:

@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("run", help="run every platform enabled in config (Discord, Slack)")
     add_config_option(p)
+    p.add_argument("--log-json", action="store_true", help="log one JSON object per line (logging.format: json)")
     p.set_defaults(func=cmd_run)
 
 
@@ -47,4 +48,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.runner import run
 
-    return run(load(args, announce=True))
+    cfg = load(args, announce=True)
+    if args.log_json:
+        cfg.logging.format = "json"
+    return run(cfg)
