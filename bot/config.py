@@ -63,6 +63,8 @@ def _secret(doc: str = "") -> Any:
 @dataclass
 class StorageConfig:
     path: str = "./data/bot.db"
+    # postgresql://user:password@host:5432/db (typically ${DATABASE_URL}); when set, used instead of `path`.
+    url: Secret = _secret()
 
 
 @dataclass
@@ -80,6 +82,24 @@ class SpamConfig:
     scan_staff: bool = False
     # Channels never scanned, as platform:channel_id (e.g. discord:123456789012345678, slack:C0123ABCD).
     exempt_channels: list[str] = field(default_factory=list)
+    # A member mentioning this many distinct members/roles in one message, or within the window, is queued for
+    # review as "mention spam" (like Discord AutoMod's mention limit); 0 switches it off. Moderators are exempt
+    # unless scan_staff is true.
+    mention_limit: int = 10
+    mention_window_seconds: float = 60.0
+
+
+@dataclass
+class AuditChannelConfig:
+    # Where each moderator decision is also posted as one line (like Red's modlog cases); empty: nowhere.
+    discord: str = ""  # a channel id
+    slack: str = ""  # a channel id (C…); invite the bot to it
+    console: str = ""  # a channel name
+
+
+@dataclass
+class ModerationConfig:
+    audit_channel: AuditChannelConfig = field(default_factory=AuditChannelConfig)
 
 
 @dataclass
@@ -133,6 +153,19 @@ class LimitsConfig:
 
 
 @dataclass
+class OpsConfig:
+    # The operations endpoint (/healthz, /metrics); 0 keeps it off.
+    port: int = 0
+    host: str = "127.0.0.1"
+
+
+@dataclass
+class LoggingConfig:
+    # text: one readable line per event; json: one JSON object per line, for log collectors.
+    format: str = "text"
+
+
+@dataclass
 class ConsoleConfig:
     # Role given to console users unless --role says otherwise.
     default_role: str = "member"
@@ -144,14 +177,26 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     faq: FaqConfig = field(default_factory=FaqConfig)
     spam: SpamConfig = field(default_factory=SpamConfig)
+    moderation: ModerationConfig = field(default_factory=ModerationConfig)
     polls: PollsConfig = field(default_factory=PollsConfig)
     wellbeing: WellbeingConfig = field(default_factory=WellbeingConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     source: str = field(default="<defaults>", metadata={"internal": True})
     base_dir: str = field(default=".", metadata={"internal": True})
+
+    def database(self) -> str:
+        """What `Storage.open` gets: storage.url when set (PostgreSQL), otherwise the SQLite file storage.path."""
+        url = self.storage.url
+        if not url and url.source:
+            # Falling back to a local file here would split the data of processes meant to share one database.
+            raise ConfigError(f"{self.source}: storage.url reads {url.source}: set that environment variable "
+                              "(or remove storage.url to use the SQLite file at storage.path)")
+        return url.get() or str(self.resolve_path(self.storage.path))
 
     def resolve_path(self, relative: str) -> Path:
         """Paths in a config file are relative to that file's folder."""
@@ -163,6 +208,7 @@ _CHOICES = {
     "log_level": {"DEBUG", "INFO", "WARNING", "ERROR"},
     "slack.mode": {"socket", "http"},
     "console.default_role": {"member", "moderator", "admin"},
+    "logging.format": {"text", "json"},
 }
 
 
@@ -171,6 +217,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "faq.min_confidence": (0.0, 1.0),
     "polls.update_debounce": (0.0, 3600.0),
     "slack.port": (0, 65535),  # 0: any free port (tests)
+    "ops.port": (0, 65535),
+    "spam.mention_limit": (0, 1000),
+    "spam.mention_window_seconds": (0.0, 86_400.0),
     "limits.commands_per_minute": (0, 100_000),
     "limits.polls_per_hour": (0, 100_000),
     "limits.reports_per_hour": (0, 100_000),
@@ -341,5 +390,5 @@ def missing_settings(cfg: Config) -> list[str]:
 
 def secrets_of(cfg: Config) -> list[str]:
     """Every secret value, so the log filter can scrub them from any message."""
-    values = [cfg.discord.token, cfg.slack.bot_token, cfg.slack.app_token, cfg.slack.signing_secret]
+    values = [cfg.discord.token, cfg.slack.bot_token, cfg.slack.app_token, cfg.slack.signing_secret, cfg.storage.url]
     return [s.get() for s in values if s.get()]

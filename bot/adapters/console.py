@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import shlex
 import sys
 from typing import TextIO
@@ -17,6 +18,8 @@ from bot.core.commands import parse_line
 from bot.core.contract import Adapter, IncomingMessage, Staff
 from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role
+
+_MENTION = re.compile(r"(?<!\w)@(\w+)")  # on the console a member is mentioned by name: @maria
 
 
 class ConsoleAdapter(Adapter):
@@ -31,7 +34,8 @@ class ConsoleAdapter(Adapter):
         self.out = out or sys.stdout
         self.member = Member(id=f"console:{user}", name=user, role=role)
         self.place = Place("console", "general")
-        self._buttons: dict[int, tuple[str, MessageRef | None]] = {}
+        # number -> (action id, the message it is on, the member it was shown to privately or None if public)
+        self._buttons: dict[int, tuple[str, MessageRef | None, str | None]] = {}
         self._button_numbers = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._posted: dict[str, Reply] = {}
@@ -56,13 +60,16 @@ class ConsoleAdapter(Adapter):
         self.show(reply, header=f"[message {ref.message} updated]", ref=ref)
 
     async def whisper(self, place: Place, member_id: str, reply: Reply) -> None:
-        self.show(reply, header=f"[only {member_id.removeprefix('console:')} sees this]")
+        self.show(reply, header=f"[only {member_id.removeprefix('console:')} sees this]", only=member_id)
 
     async def delete(self, ref: MessageRef) -> None:
         self._posted.pop(ref.message, None)
         self.write(f"[message {ref.message} deleted]")
 
     async def restrict(self, member_id: str, place: Place, minutes: int) -> str:
+        if minutes <= 0:
+            self.write(f"[{member_id}'s timeout lifted]")
+            return "timeout lifted"
         self.write(f"[{member_id} timed out for {minutes} minutes]")
         return f"timed out for {minutes} minutes"
 
@@ -72,7 +79,10 @@ class ConsoleAdapter(Adapter):
         self.out.write(text + "\n")
         self.out.flush()
 
-    def show(self, reply: Reply, *, header: str | None = None, ref: MessageRef | None = None) -> None:
+    def show(self, reply: Reply, *, header: str | None = None, ref: MessageRef | None = None,
+             only: str | None = None) -> None:
+        """Print a reply; its buttons get numbers. `only`: the member a private reply is for, who alone may press
+        its buttons (the terminal is shared, but on a real platform nobody else would even see them)."""
         lines = [header] if header else []
         if reply.ephemeral and header is None:
             lines.append("(only you can see this)")
@@ -81,7 +91,7 @@ class ConsoleAdapter(Adapter):
             lines.append(f"[image: {reply.image.filename}, {len(reply.image.data)} bytes]")
         for button in reply.buttons:
             n = next(self._button_numbers)
-            self._buttons[n] = (button.action_id, ref)
+            self._buttons[n] = (button.action_id, ref, only)
             lines.append(f"  [{n}] {button.label}")
         self.write("\n".join(lines) + "\n")
 
@@ -103,7 +113,8 @@ class ConsoleAdapter(Adapter):
             ref = MessageRef("console", self.place.channel, f"m{next(self._message_ids)}")
             await self.core.on_message(IncomingMessage(ref=ref, author_id=self.member.id, author_name=self.member.name,
                                                        text=line, ts=asyncio.get_running_loop().time(),
-                                                       author_role=self.member.role))
+                                                       author_role=self.member.role,
+                                                       mentions=frozenset(_MENTION.findall(line))))
             return True
         name, _, rest = line[1:].partition(" ")
         if name in ("quit", "exit"):
@@ -126,7 +137,7 @@ class ConsoleAdapter(Adapter):
 
     async def deliver(self, reply: Reply) -> None:
         if reply.ephemeral:
-            self.show(reply)
+            self.show(reply, only=self.member.id)
         else:
             await self.post(self.place, reply)
 
@@ -135,7 +146,11 @@ class ConsoleAdapter(Adapter):
         if found is None:
             self.write(f"(there is no button [{number}])")
             return
-        action_id, ref = found
+        action_id, ref, only = found
+        if only is not None and only != self.member.id:
+            self.write(f"(button [{number}] is on a private reply to {only.removeprefix('console:')}; "
+                       "only they can press it)")
+            return
         reply = await self.core.dispatch_action(Action(action_id, self.member, self.place, ref))
         if reply.replace_original and ref is not None:
             await self.update(ref, reply)
@@ -155,8 +170,10 @@ class ConsoleAdapter(Adapter):
         except ValueError as exc:
             self.write(f"({exc})")
             return
-        self.member = Member(id=f"console:{parts[0]}", name=parts[0], role=role)
-        self.write(f"(you are now {parts[0]}, {role.name.lower()})")
+        # Words after the role are the member's platform role ids (what a poll's --roles names), as on Discord.
+        self.member = Member(id=f"console:{parts[0]}", name=parts[0], role=role, platform_roles=frozenset(parts[2:]))
+        roles = f", roles {' '.join(parts[2:])}" if parts[2:] else ""
+        self.write(f"(you are now {parts[0]}, {role.name.lower()}{roles})")
 
     def help_text(self) -> str:
         lines = ["Commands:"]
@@ -168,7 +185,7 @@ class ConsoleAdapter(Adapter):
                 lines.append(f"{usage} — {spec.description}")
                 if rest is not None and rest.description.lower() != rest.name:
                     lines.append(f"      {rest.name}: {rest.description}")
-        lines += ["  /as NAME [member|moderator|admin] — switch user", "  /channel NAME — switch channel",
+        lines += ["  /as NAME [member|moderator|admin] [ROLE_ID …] — switch user", "  /channel NAME — switch channel",
                   "  NUMBER — press that button", "  /quit — leave"]
         return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Command line: `bot console`, `bot run`, `bot faq ...`, `bot spam ...`, `bot poll ...`.
+"""Command line: `bot console`, `bot run`, `bot faq ...`, `bot spam ...`, `bot poll ...`, `bot db ...`.
 
 Each group lives in its own module and only calls feature methods; this module holds the parser and the helpers
 they share (finding the config, opening the database).
@@ -41,7 +41,7 @@ def load(args: argparse.Namespace, *, announce: bool = False) -> Config:
 @asynccontextmanager
 async def database(cfg: Config) -> AsyncIterator[Storage]:
     """The bot's database (created and migrated if new), closed on the way out."""
-    storage = await Storage.open(cfg.resolve_path(cfg.storage.path))
+    storage = await Storage.open(cfg.database())
     try:
         yield storage
     finally:
@@ -75,11 +75,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     # Imported here, not at the top: each group module imports the helpers above from this package.
-    from bot.cli import faq, polls, run, spam
+    from bot.cli import db, faq, polls, run, spam
 
     parser = argparse.ArgumentParser(prog="bot", description="Migraine community bot for Discord, Slack and console.")
     sub = parser.add_subparsers(dest="command")
-    for group in (run, faq, spam, polls):
+    for group in (run, faq, spam, polls, db):
         group.register(sub)
     return parser
 

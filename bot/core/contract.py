@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
+from bot.core.meter import Meter, NullMeter
 from bot.core.records import MessageRef, Place, Reply, Role
 
 
@@ -46,6 +47,7 @@ class IncomingMessage:
     author_joined_ts: float | None = None
     mass_mentions: int = 0
     author_role: Role = Role.MEMBER  # from the platform's staff settings, like a command's member
+    mentions: frozenset[str] = frozenset()  # the distinct members and roles it mentions (platform ids)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,12 @@ class Adapter(ABC):
         await asyncio.Event().wait()
         return ""
 
+    @property
+    def connected(self) -> bool:
+        """Whether the platform connection is up right now (for health checks); adapters without one (console)
+        are always connected."""
+        return True
+
     async def close(self) -> None:
         """Close the platform connection. Called after the core has flushed its last edits through `update`."""
         return None  # adapters without a connection (console) have nothing to close
@@ -104,12 +112,18 @@ class Adapter(ABC):
         raise NotImplementedError(f"{self.platform} cannot delete messages")
 
     async def restrict(self, member_id: str, place: Place, minutes: int) -> str:
-        """Time out or otherwise restrict a member; returns what was done, for the audit log."""
+        """Time out or otherwise restrict a member (minutes=0 lifts it); returns what was done, for the audit log."""
         raise NotImplementedError(f"{self.platform} cannot restrict members")
+
+    async def channel_name(self, channel: str) -> str:
+        """The channel's name as members see it (without '#'); the id itself where the platform has no other."""
+        return channel
 
 
 class Host(Protocol):
-    """What a feature may ask of the core: show things on a platform and find the moderators."""
+    """What a feature may ask of the core: show things on a platform, find the moderators, report figures."""
+
+    meter: Meter  # where the feature reports what it measures (bot.core.meter.CATALOGUE)
 
     async def post(self, place: Place, reply: Reply) -> MessageRef | None:
         """Post publicly; None when that platform is not connected."""
@@ -124,14 +138,19 @@ class Host(Protocol):
         """Delete a message; raises PlatformUnavailable, or NotImplementedError where the platform cannot."""
 
     async def restrict(self, member_id: str, place: Place, minutes: int) -> str:
-        """Time a member out; raises PlatformUnavailable, or NotImplementedError where the platform cannot."""
+        """Time a member out (0 lifts it); raises PlatformUnavailable, or NotImplementedError where it cannot."""
+
+    async def channel_name(self, place: Place) -> str:
+        """The channel's name as members see it; its id when the platform is not connected or won't say."""
 
     def staff(self, platform: str) -> Staff:
         """Who moderates `platform` and where (an empty Staff when it is not connected)."""
 
 
 class _Detached:
-    """The host of a feature no core has attached (CLI tools): nothing is connected."""
+    """The host of a feature no core has attached (CLI tools): nothing is connected, nothing is measured."""
+
+    meter: Meter = NullMeter()
 
     async def post(self, place: Place, reply: Reply) -> MessageRef | None:
         return None
@@ -147,6 +166,9 @@ class _Detached:
 
     async def restrict(self, member_id: str, place: Place, minutes: int) -> str:
         raise PlatformUnavailable(place.platform)
+
+    async def channel_name(self, place: Place) -> str:
+        return place.channel
 
     def staff(self, platform: str) -> Staff:
         return Staff()
@@ -171,3 +193,7 @@ class Feature:
 
     async def on_message(self, message: IncomingMessage) -> None:
         """A member posted a message in a channel the bot reads."""
+
+    async def gauges(self) -> dict[str, float]:
+        """Current levels to export (gauge names of bot.core.meter.CATALOGUE), read when metrics are scraped."""
+        return {}

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from bot.core.commands import ActionSpec, CommandSpec, Completer, collect
 from bot.core.contract import Adapter, Feature, IncomingMessage, PlatformUnavailable, Staff
+from bot.core.meter import Meter, NullMeter
 from bot.core.permissions import allowed, denied_text, role_for
 from bot.core.ratelimit import SLOW_DOWN, Limits, RateLimiter
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role, error_reply
@@ -27,8 +28,10 @@ SORRY = "Sorry, something went wrong on my side. Nothing was changed; please try
 class Core:
     """Everything a member, moderator or admin can do, behind `dispatch` and `dispatch_action`."""
 
-    def __init__(self, storage: Storage, features: Iterable[Feature], limits: Limits | None = None) -> None:
+    def __init__(self, storage: Storage, features: Iterable[Feature], limits: Limits | None = None,
+                 meter: Meter | None = None) -> None:
         self.storage = storage
+        self.meter: Meter = meter or NullMeter()
         self.limiter = RateLimiter(limits or Limits())
         self.adapters: dict[str, Adapter] = {}
         self.features = list(features)
@@ -68,6 +71,12 @@ class Core:
 
     def attach(self, adapter: Adapter) -> None:
         self.adapters[adapter.platform] = adapter
+
+    def detach(self, adapter: Adapter) -> None:
+        """Its platform is down: features then see it as not connected (post gives None, delete raises
+        PlatformUnavailable) instead of calling into a dead connection."""
+        if self.adapters.get(adapter.platform) is adapter:
+            del self.adapters[adapter.platform]
 
     def staff(self, platform: str) -> Staff:
         adapter = self.adapters.get(platform)
@@ -112,6 +121,17 @@ class Core:
             raise PlatformUnavailable(place.platform)
         return await adapter.restrict(member_id, place, minutes)
 
+    async def channel_name(self, place: Place) -> str:
+        adapter = self.adapters.get(place.platform)
+        if adapter is None:
+            return place.channel
+        try:
+            return await adapter.channel_name(place.channel) or place.channel
+        except Exception:
+            # A name is a courtesy: the id still says where, so a failed lookup never stops a queue post.
+            log.warning("could not look up the name of %s channel %s", place.platform, place.channel, exc_info=True)
+            return place.channel
+
     # -- dispatch -----------------------------------------------------------------------------------------
 
     def command(self, name: str) -> CommandSpec | None:
@@ -128,7 +148,8 @@ class Core:
             return await handler(inv)
 
         return await self._guarded(f"/{inv.name}", inv.member, inv.place, role, run if handler else None,
-                                   f"I don't know the command /{inv.name}. Try /faq-topics.", limit_as=inv.name)
+                                   f"I don't know the command /{inv.name}. Try /faq-topics.", limit_as=inv.name,
+                                   measure=("command", inv.name if spec is not None else "?"))
 
     async def dispatch_action(self, act: Action) -> Reply:
         """Handle a button press. Never raises."""
@@ -142,11 +163,16 @@ class Core:
             return await handler(act, rest.split(":") if rest else [])
 
         return await self._guarded(f"button:{prefix}", act.member, act.place, role, run if handler else None,
-                                   "That button is not valid any more.", limit_as=f"button:{prefix}")
+                                   "That button is not valid any more.", limit_as=f"button:{prefix}",
+                                   measure=("button", prefix if spec is not None else "?"))
 
     async def _guarded(self, what: str, member: Member, place: Place, role: Role,
-                       run: Callable[[], Awaitable[Reply]] | None, unknown: str, limit_as: str) -> Reply:
-        """The one place a command or a press is checked, run, logged and kept from raising."""
+                       run: Callable[[], Awaitable[Reply]] | None, unknown: str, limit_as: str,
+                       measure: tuple[str, str]) -> Reply:
+        """The one place a command or a press is checked, run, logged, measured and kept from raising.
+
+        `measure` is (kind, name) for the meter: a name members typed but no feature offers is "?", so metrics
+        cannot grow a label per typo."""
         started = time.perf_counter()
         outcome = "ok"
         try:
@@ -165,7 +191,10 @@ class Core:
             log.exception("%s failed", what)
             return error_reply(SORRY)
         finally:
-            _log_event(place.platform, what, member.id, started, outcome)
+            seconds = _log_event(place.platform, what, member.id, started, outcome)
+            kind, name = measure
+            self.meter.count(f"{kind}s", platform=place.platform, **{kind: name}, outcome=outcome)
+            self.meter.observe(f"{kind}_seconds", seconds, platform=place.platform, **{kind: name})
 
     async def autocomplete(self, command: str, option: str, partial: str) -> list[tuple[str, str]]:
         fn = self._completers.get((command, option))
@@ -188,9 +217,14 @@ class Core:
                 outcome = "error"
                 log.exception("message watcher %s failed", feature.name)
         # The real time every watcher took (scanning included), so a slow message shows in the log.
-        _log_event(message.ref.platform, "message", message.author_id, started, outcome)
+        seconds = _log_event(message.ref.platform, "message", message.author_id, started, outcome)
+        self.meter.observe("message_seconds", seconds, platform=message.ref.platform)
 
 
-def _log_event(platform: str, what: str, user: str, started: float, outcome: str) -> None:
-    latency = (time.perf_counter() - started) * 1000
-    log.info("event platform=%s command=%s user=%s latency_ms=%.1f outcome=%s", platform, what, user, latency, outcome)
+def _log_event(platform: str, what: str, user: str, started: float, outcome: str) -> float:
+    """Log one event (its fields also as `extra`, for JSON logs); returns the seconds it took."""
+    seconds = time.perf_counter() - started
+    latency = round(seconds * 1000, 1)
+    log.info("event platform=%s command=%s user=%s latency_ms=%.1f outcome=%s", platform, what, user, latency, outcome,
+             extra={"platform": platform, "command": what, "user": user, "latency_ms": latency, "outcome": outcome})
+    return seconds

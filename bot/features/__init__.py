@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from bot.config import Config
 from bot.core.contract import Feature
 from bot.core.storage import Storage
@@ -22,6 +24,9 @@ def bundled(config: Config, storage: Storage) -> list[Feature]:
         faq,
         Polls(storage, config.resolve_path(config.polls.templates), config.polls.update_debounce),
         Moderation(storage, config.resolve_path(config.spam.rules), enabled=config.spam.enabled,
-                   scan_staff=config.spam.scan_staff, exempt_channels=frozenset(config.spam.exempt_channels)),
+                   scan_staff=config.spam.scan_staff, exempt_channels=frozenset(config.spam.exempt_channels),
+                   mention_limit=config.spam.mention_limit,
+                   mention_window_seconds=config.spam.mention_window_seconds,
+                   audit_channels=dataclasses.asdict(config.moderation.audit_channel)),
         wellbeing,
     ]

@@ -41,7 +41,7 @@ from bot.adapters.discord.render import (
     message_kwargs,
     render,
 )
-from bot.adapters.discord.respond import SORRY, answer, apologise
+from bot.adapters.discord.respond import SORRY, NoAnswer, answer, apologise, in_time
 from bot.config import DiscordConfig
 from bot.core.commands import CommandSpec
 from bot.core.contract import Adapter, Staff, StartupError
@@ -96,6 +96,16 @@ class _Client(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter._on_message(message)
 
+    # discord.py reconnects and resumes by itself; these only keep `connected` true to the gateway's state.
+    async def on_ready(self) -> None:
+        self.adapter._on_gateway(up=True)
+
+    async def on_resumed(self) -> None:
+        self.adapter._on_gateway(up=True)
+
+    async def on_disconnect(self) -> None:
+        self.adapter._on_gateway(up=False)
+
 
 class DiscordAdapter(Adapter):
     """discord.py in front of the core.
@@ -122,6 +132,8 @@ class DiscordAdapter(Adapter):
         self.guild_ready_timeout = guild_ready_timeout
         self.ready_timeout = ready_timeout
         self._started = False
+        self._gateway_up = False
+        self._dropped = False  # the gateway went down since it was last up: the next READY/RESUMED is a reconnect
         self._inflight = InFlight()
         self._connect_task: asyncio.Task[None] | None = None
         if cfg.api_url:
@@ -156,7 +168,7 @@ class DiscordAdapter(Adapter):
         """Log in, register the commands, connect to the gateway and wait until ready."""
         if self.client.is_closed():
             self.client = self._build_client()
-        self._closing = self._started = False
+        self._closing = self._started = self._gateway_up = self._dropped = False
         # A token pasted with its "Bot " prefix still works; the library adds the prefix itself.
         token = self.cfg.token.get().strip().removeprefix("Bot ").strip()
         try:
@@ -239,6 +251,19 @@ class DiscordAdapter(Adapter):
             return f"the Discord gateway connection ended: {_gateway_problem(exc, self.cfg.token.get())}"
         return "the Discord gateway connection ended"
 
+    @property
+    def connected(self) -> bool:
+        return self._started and self._gateway_up and not self.client.is_closed()
+
+    def _on_gateway(self, *, up: bool) -> None:
+        if up and self._dropped:
+            self.core.meter.count("reconnects", platform=self.platform)
+        if up:
+            self._dropped = False
+        elif self._gateway_up:
+            self._dropped = True
+        self._gateway_up = up
+
     async def stop(self) -> None:
         """Refuse new interactions and let the ones in progress finish; REST still works until close()."""
         late = await self._inflight.drain(STOP_GRACE)
@@ -262,25 +287,29 @@ class DiscordAdapter(Adapter):
     async def post(self, place: Place, reply: Reply) -> MessageRef:
         channel = self.client.get_partial_messageable(int(place.channel), guild_id=_int(place.guild))
         embeds, view = render(reply)
-        message = await channel.send(**message_kwargs(embeds, view, image_file(reply)))
+        async with in_time("a new message"):
+            message = await channel.send(**message_kwargs(embeds, view, image_file(reply)))
         return MessageRef("discord", str(message.channel.id), str(message.id))
 
     async def update(self, ref: MessageRef, reply: Reply) -> None:
         message = self.client.get_partial_messageable(int(ref.channel)).get_partial_message(int(ref.message))
         embeds, view = render(reply)
-        await message.edit(**edit_kwargs(embeds, view, image_file(reply)))
+        async with in_time("an edit"):
+            await message.edit(**edit_kwargs(embeds, view, image_file(reply)))
 
     async def whisper(self, place: Place, member_id: str, reply: Reply) -> None:
         """A direct message: a channel message has no interaction to answer with a reply only they can see."""
         user_id = int(member_id.removeprefix("discord:"))
-        user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
         embeds, _ = render(reply)
-        await user.send(embeds=embeds, allowed_mentions=NO_MENTIONS)
+        async with in_time("a direct message"):
+            user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
+            await user.send(embeds=embeds, allowed_mentions=NO_MENTIONS)
 
     async def delete(self, ref: MessageRef) -> None:
         message = self.client.get_partial_messageable(int(ref.channel)).get_partial_message(int(ref.message))
         try:
-            await message.delete()
+            async with in_time("a deletion"):
+                await message.delete()
         except discord.NotFound:
             pass  # already gone: the goal is reached
         except discord.Forbidden:
@@ -294,9 +323,10 @@ class DiscordAdapter(Adapter):
             return "not timed out: the server is unknown"
         duration = min(timedelta(minutes=max(minutes, 0)), MAX_TIMEOUT)
         try:
-            guild = self.client.get_guild(guild_id) or await self.client.fetch_guild(guild_id)
-            member = guild.get_member(user_id) or await guild.fetch_member(user_id)
-            await member.timeout(duration or None, reason="community bot: moderator decision")
+            async with in_time("a member time-out"):
+                guild = self.client.get_guild(guild_id) or await self.client.fetch_guild(guild_id)
+                member = guild.get_member(user_id) or await guild.fetch_member(user_id)
+                await member.timeout(duration or None, reason="community bot: moderator decision")
         except discord.Forbidden:
             log.warning("Discord refused to time out %s: the bot needs Moderate Members and a higher role", member_id)
             return "not timed out: Discord refused (the bot needs Moderate Members and a role above the member's)"
@@ -305,9 +335,21 @@ class DiscordAdapter(Adapter):
         except discord.HTTPException as exc:
             log.warning("Discord could not time out %s: %s", member_id, exc)
             return f"not timed out: Discord answered {exc.status}"
+        except NoAnswer as exc:
+            log.warning("%s for %s", exc, member_id)
+            return "perhaps not timed out: Discord did not answer in time (check the member in Discord)"
         if not duration:
             return "timeout removed"
-        return f"timed out for {int(duration.total_seconds() // 60)} minutes"
+        shown = int(duration.total_seconds() // 60)
+        return f"timed out for {shown} minute{'' if shown == 1 else 's'}"
+
+    async def channel_name(self, channel: str) -> str:
+        """The guild channel's name: from the gateway's cache, else asked of the API (the core falls back to the id)."""
+        if not channel.isdecimal():
+            return channel
+        async with in_time("a channel lookup"):
+            found = self.client.get_channel(int(channel)) or await self.client.fetch_channel(int(channel))
+        return str(getattr(found, "name", "") or channel)
 
     # -- events: translated by inbound.py, answered by respond.py ---------------------------------------------
 

@@ -101,7 +101,7 @@ def source_line(source: Source) -> str:
     url = _link_url(source.url) if source.url else None
     if url:
         return f"• [{title}]({url})"
-    where = source.citation or source.url
+    where = source.detail or source.url  # the citation without the title it may repeat
     return f"• {title} — {escape(where)}" if where else f"• {title}"
 
 

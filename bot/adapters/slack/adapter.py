@@ -32,10 +32,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.base import STOP_GRACE, InFlight, form_args, opens_form, scrub
+from bot.adapters.base import API_TIMEOUT, STOP_GRACE, InFlight, form_args, opens_form, scrub
 from bot.adapters.slack import inbound
 from bot.adapters.slack.errors import API_ERRORS, AUTH_ERRORS, NETWORK_ERRORS, reason
-from bot.adapters.slack.people import DisplayNames, GroupMembers, is_group
+from bot.adapters.slack.people import ChannelNames, DisplayNames, GroupMembers, is_group
+from bot.adapters.slack.picker import Picker
 from bot.adapters.slack.render import form_view, render
 from bot.adapters.slack.respond import Responder
 from bot.adapters.slack.transport import HttpListener, open_socket, unreadable
@@ -122,8 +123,11 @@ class SlackAdapter(Adapter):
         # connections a couple of times. Refused credentials are not transient: see lost().
         retries = [AsyncRateLimitErrorRetryHandler(max_retry_count=2), AsyncServerErrorRetryHandler(max_retry_count=2),
                    AsyncConnectionErrorRetryHandler(max_retry_count=2)]
-        self.client = AsyncWebClient(token=cfg.bot_token.get() or None, base_url=base_url, retry_handlers=retries)
-        self._bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=list(retries))
+        # A call that times out is not retried by these (TimeoutError is none of the errors they retry).
+        self.client = AsyncWebClient(token=cfg.bot_token.get() or None, base_url=base_url, retry_handlers=retries,
+                                     timeout=API_TIMEOUT)
+        self._bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=list(retries),
+                                           timeout=API_TIMEOUT)
         self.app = AsyncApp(
             name="migraine-community-bot",
             client=self._bolt_client,
@@ -134,7 +138,9 @@ class SlackAdapter(Adapter):
         )
         self._groups = GroupMembers(self.client, {i for i in [*cfg.moderator_ids, *cfg.admin_ids] if is_group(i)})
         self._names = DisplayNames(self.client)
+        self._channel_names = ChannelNames(self.client)
         self._replies = Responder(self.client, self)
+        self._picker = Picker(core, self.client, self._replies, self.member, self._work)
         self._auth: Any = None
         self.bot_user_id = ""
         self.team_id = ""
@@ -161,7 +167,9 @@ class SlackAdapter(Adapter):
                                "really come from Slack")
         if self.cfg.mode == "socket" and not self.cfg.app_token:
             raise StartupError("slack.app_token is not set: Socket Mode needs an app-level token (xapp-...)")
-        self._session = aiohttp.ClientSession()
+        # The SDK applies its own timeout only to sessions it creates; a shared session carries its own, and
+        # aiohttp's default would let an unanswered call hold a handler, or a shutdown, for 5 minutes.
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT))
         self.client.session = self._session
         self._bolt_client.session = self._session
         try:
@@ -188,7 +196,7 @@ class SlackAdapter(Adapter):
 
         async def watched(*args: Any, **kwargs: Any) -> Any:
             try:
-                return await original(*args, **kwargs)
+                result = await original(*args, **kwargs)
             except SlackApiError as exc:
                 why = reason(exc)
                 params = kwargs.get("params")
@@ -196,6 +204,9 @@ class SlackAdapter(Adapter):
                 if why in AUTH_ERRORS and own and self._lost is not None and not self._lost.done():
                     self._lost.set_result(f"Slack rejected {setting}: {why}")
                 raise
+            if method == "issue_new_wss_url":  # Socket Mode asks for a new address only to reconnect
+                self.core.meter.count("reconnects", platform=self.platform)
+            return result
 
         setattr(client, method, watched)
 
@@ -203,6 +214,17 @@ class SlackAdapter(Adapter):
         if self._lost is None:
             return await super().lost()
         return await asyncio.shield(self._lost)
+
+    @property
+    def connected(self) -> bool:
+        """HTTP mode: listening since start. Socket Mode: the SDK's websocket is open (it reconnects by itself)."""
+        if not self._started or (self._lost is not None and self._lost.done()):
+            return False
+        if self._socket is None:
+            return self.cfg.mode == "http"
+        client = self._socket.client
+        session = client.current_session
+        return not client.closed and not client.stale and session is not None and not session.closed
 
     async def _verify_token(self) -> None:
         try:
@@ -311,6 +333,10 @@ class SlackAdapter(Adapter):
         """Slack has no time-out for bots: raise NotImplementedError with a polite explanation."""
         raise NotImplementedError(RESTRICT_UNSUPPORTED)
 
+    async def channel_name(self, channel: str) -> str:
+        """conversations.info's name, cached; the id when Slack won't say."""
+        return await self._channel_names.get(channel)
+
     # -- requests: translated by inbound.py, answered by respond.py ------------------------------------------
 
     def _register(self) -> None:
@@ -320,6 +346,7 @@ class SlackAdapter(Adapter):
             elif spec.kind == "message":
                 self.app.shortcut(spec.name)(self._shortcut_listener(spec))
         self.app.view(re.compile(r"^form:"))(self._on_form)
+        self._picker.register(self.app)  # Slack's stand-in for slash-command autocomplete
         self.app.action(re.compile(r".*"))(self._on_action)
         self.app.event("message")(self._on_message)
         self.app.error(unreadable)  # a signed payload bolt cannot read gets 400, not 500 and a traceback
@@ -352,6 +379,9 @@ class SlackAdapter(Adapter):
         member = await self.member(sender.user, sender.name)
         if body.get("trigger_id") and opens_form(spec, member, has_args=bool(text.strip())):
             await self._open_form(spec, body["trigger_id"], sender, respond)
+            return
+        if body.get("trigger_id") and self._picker.offers(spec, member, text):
+            await self._picker.open(spec, body["trigger_id"], sender, respond)
             return
         reply = await self.core.dispatch(Invocation(spec.name, member, sender.place, parse_line(spec, text)))
         await self._replies.deliver(reply, sender, respond, f"/{spec.name}")

@@ -83,8 +83,8 @@ def source_mrkdwn(source: Source) -> str:
     title = escape(source.title.replace("|", "/"))
     if source.url and _SAFE_URL.match(source.url):
         return f"<{escape(source.url)}|{title}>"
-    if source.citation:
-        return f"{title} ({escape(source.citation)})"
+    if source.detail:  # the citation without the title it may repeat
+        return f"{title} ({escape(source.detail)})"
     return title
 
 
