@@ -384,13 +384,15 @@ def test_writes_on_a_full_disk_are_refused_politely_never_half_made_and_reads_ke
     config = _write_config(tmp_path, db)
     first = _bot(["console"], config, '/poll "Before?" "Yes" "No"\n')
     assert "Poll #1 is up" in first.stdout, first.stdout + first.stderr
-    session = "".join(f'/poll "Full {n}?" "Yes" "No"\n' for n in range(12)) + "/poll-results 1\n"
+    session = ("".join(f'/poll "Full {n}?" "Yes" "No"\n' for n in range(12)) + "/poll-results 1\n"
+               + "/faq how much does a ketamine infusion cost\n")
     result = _bot(["console"], config, session, preexec_fn=lambda: _full_disk(36_000))
     assert result.returncode == 0, result.stderr
     up = [int(n) for n in re.findall(r"Poll #(\d+) is up", result.stdout)]
     refused = result.stdout.count("Nothing was changed")
     assert refused >= 3 and len(up) + refused == 12, result.stdout
     assert "Results of poll #1: Before?" in result.stdout  # reads keep working on a full disk
+    assert "How much ketamine treatment costs" in result.stdout  # answers too (counting them is best-effort)
     assert "disk I/O error" in result.stderr  # the log names the problem
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -16,7 +16,7 @@ from bot.core.meter import Meter, NullMeter
 from bot.core.permissions import allowed, denied_text, role_for
 from bot.core.ratelimit import SLOW_DOWN, Limits, RateLimiter
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role, error_reply
-from bot.core.storage import Storage
+from bot.core.storage import Storage, is_database_error
 
 log = logging.getLogger("bot.events")
 
@@ -186,9 +186,12 @@ class Core:
                 outcome = "limited"
                 return error_reply(SLOW_DOWN)
             return await run()
-        except Exception:
+        except Exception as exc:
             outcome = "error"
-            log.exception("%s failed", what)
+            if is_database_error(exc):  # the operator needs the reason in one line, not a traceback
+                log.error("%s failed: the database refused (%s)", what, exc)
+            else:
+                log.exception("%s failed", what)
             return error_reply(SORRY)
         finally:
             seconds = _log_event(place.platform, what, member.id, started, outcome)

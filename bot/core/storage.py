@@ -234,6 +234,11 @@ class SqliteStorage(Storage):
         return str(row[0]) if row else "no answer"
 
 
+def is_database_error(exc: BaseException) -> bool:
+    """Whether an error came from the database engine (locked, full, gone), not from the bot's own code."""
+    return isinstance(exc, sqlite3.Error) or type(exc).__module__.split(".")[0] == "asyncpg"
+
+
 class StorageError(SetupError):
     """The database cannot be used; the message is one line naming the file and what to do."""
 

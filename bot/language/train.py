@@ -37,6 +37,15 @@ def main() -> None:
     print(f"{snapshot_kb_questions(folder)} knowledge-base questions from {folder}")
     for module in (risk, promotion):
         print(module.retrain())
+    # The FAQ's topic model reads questions as the FAQ does (the KB's lexicon rewrites slang), so it is trained
+    # from the knowledge base itself; imported here only, so the language package stays below the features.
+    from bot.features.faq.knowledge import load_knowledge_base
+    from bot.features.faq.search import SearchIndex, fold
+    from bot.features.faq.topics import retrain as retrain_topics
+
+    kb = load_knowledge_base(folder)
+    index = SearchIndex(kb.entries, kb.lexicon)
+    print(retrain_topics(kb.entries, lambda text: index.rewrite(fold(text))))
     print(f"done in {time.perf_counter() - started:.1f} s")
 
 

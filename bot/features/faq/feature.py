@@ -17,6 +17,7 @@ from bot.features.faq.gaps import Gap, GapLog
 from bot.features.faq.knowledge import Entry, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.features.faq.safety import Safety, classify
 from bot.features.faq.search import SearchIndex, fold
+from bot.features.faq.topics import DECLINE, mix, topic_model_for
 from bot.language.corpus import bundled
 from bot.language.risk import shared_risk_model
 
@@ -34,7 +35,7 @@ _MARKUP = re.compile(r"<[@#!:&/][^<>]{0,80}>|@(?:everyone|here|channel)\b|[*_~`|
 _COMBINING = "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _MARK_STACKS = re.compile(f"([{_COMBINING}]{{1,2}})[{_COMBINING}]+")
 RUNNER_UP_GAP = 0.08  # confidences this close: the second entry may well be what they meant
-DECLINE_ID = "-decline"
+DECLINE_ID = DECLINE
 DECLINE_MARGIN = 0.15
 EXAMPLE_WORDS = 60
 
@@ -91,7 +92,7 @@ class Faq(Feature):
 
     name = "faq"
 
-    def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.45) -> None:
+    def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.35) -> None:
         self.storage = storage
         # Told about every crisis question, so the moderators can reach out (wired to wellbeing by the assembly).
         self.crisis_listeners: list[Callable[[Member, Place, str], Awaitable[None]]] = []
@@ -99,6 +100,7 @@ class Faq(Feature):
         self.min_confidence = min_confidence
         self.kb: KnowledgeBase = load_knowledge_base(self.path)
         self.index = build_index(self.kb)
+        self.topic_model = topic_model_for(self.kb)
 
     # -- the engine ---------------------------------------------------------------------------------------
 
@@ -109,7 +111,8 @@ class Faq(Feature):
             index = build_index(kb)
         except KnowledgeBaseError as exc:
             return [str(p) for p in exc.problems]
-        self.kb, self.index = kb, index  # swapped together: a reader never sees a new KB with an old index
+        # Swapped together: a reader never sees a new KB with an old index.
+        self.kb, self.index, self.topic_model = kb, index, topic_model_for(kb)
         return []
 
     def find(self, query: str) -> Answer:
@@ -122,7 +125,10 @@ class Faq(Feature):
         if safety is not None:
             text = self.kb.safety.crisis_reply if safety == "crisis" else self.kb.safety.unsafe_reply
             return Answer(query, None, 0.0, (), safety, text)
-        hits = self.index.search(_MARKUP.sub(" ", query), limit=5)
+        text = _MARKUP.sub(" ", query)
+        hits = self.index.search(text, limit=5)
+        if self.topic_model is not None:
+            hits = mix(hits, self.topic_model.probabilities(self.index.rewrite(fold(text))), self.index.by_id)[:5]
         # Nearest to questions the KB should not answer, and no entry stands out clearly enough to overrule that.
         declined = bool(hits) and hits[0].entry.id == DECLINE_ID
         hits = [h for h in hits if h.entry.id != DECLINE_ID]
@@ -158,8 +164,12 @@ class Faq(Feature):
 
     async def answered(self, entry: Entry) -> None:
         """Count one answer given with `entry`, for /faq-stats."""
-        if self.storage is not None:
+        if self.storage is None:
+            return
+        try:
             await FeedbackLog(self.storage).answered(entry.id)
+        except Exception as exc:  # a count must never cost a member their answer (a full disk, a locked file)
+            log.warning("could not count an answer with %s: %s", entry.id, exc)
 
     async def stats(self) -> list[EntryStats]:
         """Every entry of the knowledge base with how often it was given and rated, the ones to rewrite first."""

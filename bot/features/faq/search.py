@@ -86,6 +86,7 @@ class SearchIndex:
 
     def __init__(self, entries: Iterable[Entry], lexicon: Lexicon) -> None:
         self.entries = tuple(entries)
+        self.by_id = {e.id: e for e in self.entries}
         self.stopwords = lexicon.stopwords
         self.rewrite = _phrase_rewriter(lexicon)
         postings: dict[str, list[tuple[int, float, float]]] = {}
