@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ import yaml
 from bot.core.records import Invocation, Member, Place, Role
 from bot.features.faq import Faq
 from bot.features.faq.knowledge import KnowledgeBaseError, load_knowledge_base
+from bot.features.faq.search import Hit
+from bot.features.faq.topics import DECLINE, SHARE, mix
+from bot.language.corpus import bundled
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -499,3 +503,47 @@ def test_zalgo_marks_cannot_push_the_question_out(faq: Faq):
     zalgo = "".join(c + "\u0301\u0302\u0303\u0304\u0305" * 30 for c in "x" * 40)
     answer = faq.find(zalgo + " how much does ketamine cost")
     assert answer.query.endswith("how much does ketamine cost")
+
+
+# -- the topic model mixed into the ranking ------------------------------------------------------------------
+
+def test_the_shipped_topic_model_knows_every_bundled_entry():
+    """After adding an entry to faq/, run `python -m bot.language.train`, or the new entry is ranked by words only."""
+    faq = Faq(None, ROOT / "faq")
+    assert faq.topic_model is not None
+    assert {e.id for e in faq.kb.entries} <= set(faq.topic_model.classes)
+
+
+def test_an_entry_the_topic_model_never_saw_keeps_its_word_confidence():
+    faq = Faq(None, ROOT / "faq")
+    known, new = faq.kb.entries[0], replace(faq.kb.entries[1], id="brand-new-entry")
+    hits = [Hit(new, 0.8), Hit(known, 0.5)]
+    by_id = {e.id: e for e in (known, new)}
+    mixed = {h.entry.id: h.confidence for h in mix(hits, {known.id: 1.0, DECLINE: 0.0}, by_id)}
+    assert mixed["brand-new-entry"] == 0.8
+    assert mixed[known.id] == pytest.approx(SHARE * 1.0 + (1 - SHARE) * 0.5)
+
+
+def test_a_kb_the_topic_model_knows_nothing_of_is_ranked_by_words_alone(tmp_path: Path):
+    kb = tmp_path / "kb"
+    shutil.copytree(ROOT / "faq", kb, ignore=shutil.ignore_patterns("[!_]*.yaml"))
+    (kb / "parking.yaml").write_text("entries:\n" + GOOD_ENTRY.format(id="parking", q="where do I park my car"))
+    assert Faq(None, kb).topic_model is None
+
+
+def test_members_wording_without_the_entrys_words_reaches_it():
+    """What the topic model adds: questions phrased the way members talk, sharing few words with the entry."""
+    faq = Faq(None, ROOT / "faq")
+    without = Faq(None, ROOT / "faq")
+    without.topic_model = None
+    # Written for this test, not in any training file: each is checked to be absent below.
+    questions = {"is my brain going to turn to mush after a year of this stuff": "memory-and-thinking",
+                 "how many dollars are we talking for a round of drips": "cost"}
+    corpus = {r["text"] for name in ("faq", "faq_examples", "kb_questions") for r in bundled(name)}
+    assert not set(questions) & corpus
+    found = {q: faq.find(q).entry for q in questions}
+    assert all(e is not None and e.id == questions[q] for q, e in found.items()), found
+    by_words = {q: without.find(q).entry for q in questions}
+    assert any(e is None or e.id != questions[q] for q, e in by_words.items())  # the words alone miss one
+    for off_topic in ("who won the football game last night", "can you recommend a good sci-fi novel"):
+        assert faq.find(off_topic).entry is None
