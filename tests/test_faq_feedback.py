@@ -23,7 +23,7 @@ from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.slack_api import APP_TOKEN, TEAM_ID, FakeSlack, buttons, interactive_body, texts
 from tests.test_console_cli import run_bot
 from tests.test_discord import ADMIN_ROLE, Probe, Running, buttons_of, discord_config, embeds_of, is_ephemeral
-from tests.test_slack import ADMIN, Extras, Harness, build_core, view_submission
+from tests.test_slack import ADMIN, Harness, build_core, running_slack, view_submission
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -192,18 +192,8 @@ async def test_not_sure_on_the_console_shows_the_suggestions_under_the_question(
 
 @pytest.fixture
 async def slack(tmp_path: Path, fake):
-    extras = Extras()
-    core, cfg = await build_core(tmp_path, extras, api_url=fake.api_url)
-    adapter = SlackAdapter(core, cfg.slack)
-    core.attach(adapter)
-    await adapter.start()
-    await core.start()
-    harness = Harness(fake, core, adapter, extras)
-    yield harness
-    await harness.http.close()
-    await adapter.stop()
-    await adapter.close()
-    await core.close()
+    async with running_slack(tmp_path, fake) as harness:
+        yield harness
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from PIL import Image as PILImage
 
-from bot.adapters.slack import SlackAdapter
 from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, Place, Reply, Role
 from bot.features.polls import Polls, PollSpec
@@ -27,7 +26,7 @@ from tests.fakes.discord_api import EPHEMERAL, FakeDiscord
 from tests.fakes.slack_api import FakeSlack
 from tests.test_discord import MOD_ROLE, Probe, Running, discord_config
 from tests.test_polls import RecordingAdapter
-from tests.test_slack import Extras, Harness, build_core
+from tests.test_slack import Harness, running_slack
 
 HERE = Place("console", "general")
 ALICE = Member("console:alice", "alice", Role.MEMBER)
@@ -461,18 +460,8 @@ async def test_discord_creator_gets_final_results_by_direct_message(discord_run:
 @pytest.fixture
 async def slack_run(tmp_path: Path) -> AsyncIterator[Harness]:
     fake = await FakeSlack(usergroups={"S0HELPERS": ["U0HAL"]}).start()
-    extras = Extras()
-    core, cfg = await build_core(tmp_path, extras, api_url=fake.api_url)
-    adapter = SlackAdapter(core, cfg.slack)
-    core.attach(adapter)
-    await adapter.start()
-    await core.start()
-    harness = Harness(fake, core, adapter, extras)
-    yield harness
-    await harness.http.close()
-    await adapter.stop()
-    await adapter.close()
-    await core.close()
+    async with running_slack(tmp_path, fake) as harness:
+        yield harness
     await fake.stop()
 
 

@@ -166,8 +166,9 @@ async def fake():
     await server.stop()
 
 
-@pytest.fixture
-async def slack(tmp_path: Path, fake: FakeSlack):
+@contextlib.asynccontextmanager
+async def running_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[Harness]:
+    """A core with the bundled features (and Extras) behind a Slack adapter in HTTP mode, talking to `fake`."""
     extras = Extras()
     core, cfg = await build_core(tmp_path, extras, api_url=fake.api_url)
     adapter = SlackAdapter(core, cfg.slack)
@@ -180,6 +181,12 @@ async def slack(tmp_path: Path, fake: FakeSlack):
     await adapter.stop()
     await adapter.close()
     await core.close()
+
+
+@pytest.fixture
+async def slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[Harness]:
+    async with running_slack(tmp_path, fake) as harness:
+        yield harness
 
 
 # -- rendering (pure) ----------------------------------------------------------------------------------------
