@@ -71,6 +71,9 @@ def bundled_migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+_START_ATTEMPTS = 20  # about 10 s of retries in all
+
+
 def is_database_url(target: str | Path) -> bool:
     return isinstance(target, str) and "://" in target
 
@@ -190,12 +193,22 @@ class SqliteStorage(Storage):
             db.row_factory = aiosqlite.Row
             # First, so that even switching to WAL waits for another process starting at the same moment.
             await db.execute("PRAGMA busy_timeout=5000")
-            await db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a commit survives a process kill; only an OS crash may lose the last commits.
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA foreign_keys=ON")
             storage = cls(db, path)
-            await storage.migrate()
+            for attempt in range(_START_ATTEMPTS):
+                try:
+                    await db.execute("PRAGMA journal_mode=WAL")
+                    # NORMAL in WAL mode: a commit survives a process kill; only an OS crash may lose the last
+                    # commits.
+                    await db.execute("PRAGMA synchronous=NORMAL")
+                    await db.execute("PRAGMA foreign_keys=ON")
+                    await storage.migrate()
+                    break
+                except sqlite3.OperationalError as exc:
+                    # Two connections that both read the new file and then both want it exclusively (to switch it
+                    # to WAL) deadlock; SQLite answers one of them "locked" at once instead of waiting, so wait here.
+                    if "locked" not in str(exc) or attempt == _START_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(0.05 * (attempt + 1))
         except sqlite3.Error as exc:
             # Close the connection's thread, or the process would hang on exit instead of letting the process
             # manager restart it.
