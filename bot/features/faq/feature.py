@@ -92,7 +92,7 @@ class Faq(Feature):
 
     name = "faq"
 
-    def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.35) -> None:
+    def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.45) -> None:
         self.storage = storage
         # Told about every crisis question, so the moderators can reach out (wired to wellbeing by the assembly).
         self.crisis_listeners: list[Callable[[Member, Place, str], Awaitable[None]]] = []
@@ -127,7 +127,9 @@ class Faq(Feature):
             return Answer(query, None, 0.0, (), safety, text)
         text = _MARKUP.sub(" ", query)
         hits = self.index.search(text, limit=5)
-        if self.topic_model is not None:
+        # One word says too little for the model to guess which entry is meant ("treatment"): the word ranking's
+        # own specificity check decides those alone.
+        if self.topic_model is not None and len(self.index.analyse(text).terms) > 1:
             hits = mix(hits, self.topic_model.probabilities(self.index.rewrite(fold(text))), self.index.by_id)[:5]
         # Nearest to questions the KB should not answer, and no entry stands out clearly enough to overrule that.
         declined = bool(hits) and hits[0].entry.id == DECLINE_ID
