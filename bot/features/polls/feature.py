@@ -48,7 +48,7 @@ class Polls(Feature):
         self.store = PollStore(storage, on_due=self._due)
         self._pending: dict[int, asyncio.Task[None]] = {}
         self._stale: set[int] = set()
-        self.openings = Openings(storage, on_open=self._refresh)
+        self.openings = Openings(storage, on_open=self._opened)
 
     async def start(self) -> None:
         """Re-arm the timers of open timed polls: a poll due while the bot was down closes now."""
@@ -65,7 +65,7 @@ class Polls(Feature):
         await asyncio.gather(*pending.values(), return_exceptions=True)
         for poll_id in pending:
             try:
-                await asyncio.wait_for(self._refresh(poll_id), timeout=5)
+                await asyncio.wait_for(self._refresh(poll_id, force=True), timeout=5)
             except Exception:
                 log.exception("could not flush poll %s on shutdown", poll_id)
         self._pending.clear()
@@ -127,6 +127,7 @@ class Polls(Feature):
     async def publish(self, poll: Poll, places: list[Place]) -> list[str]:
         """Post the poll in each place; returns problems (a platform that is not connected, say)."""
         problems = []
+        version = await self.store.version(poll.id)  # before the tally: a copy never claims more than it shows
         reply = poll_reply(poll, await self.tally(poll))
         for place in places:
             try:
@@ -139,13 +140,15 @@ class Polls(Feature):
                 problems.append(f"{place.platform}:{place.channel} (that platform is not connected)")
                 continue
             try:
-                await self.store.add_post(poll.id, ref)
+                await self.store.add_post(poll.id, ref, version)
             except Exception as exc:
                 # A copy the database does not know would never be updated or closed: take it down again.
                 log.error("could not record poll %s's copy %s, so it is removed: %s", poll.id, ref.encode(), exc)
                 with contextlib.suppress(Exception):
                     await self.host.delete(ref)
                 problems.append(f"{place.platform}:{place.channel} (it could not be saved)")
+        # A vote pressed (in any process) before a copy was recorded did not edit it; this does, and else nothing.
+        await self._refresh(poll.id)
         return problems
 
     def _schedule_refresh(self, poll_id: int) -> None:
@@ -160,23 +163,48 @@ class Polls(Feature):
             while True:
                 await asyncio.sleep(self.debounce)
                 self._stale.discard(poll_id)
-                await self._refresh(poll_id)
+                if await self._refresh(poll_id):  # a newer version, maybe from another process's vote
+                    self._stale.add(poll_id)
                 if poll_id not in self._stale:
                     break
         finally:
             self._pending.pop(poll_id, None)
             self._stale.discard(poll_id)
 
-    async def _refresh(self, poll_id: int) -> None:
-        poll = await self.get(poll_id)
-        if poll is None:
-            return
-        reply = poll_reply(poll, await self.tally(poll))
-        for ref in await self.posts(poll_id):
-            try:
-                await self.host.update(ref, reply)
-            except Exception:
-                log.exception("could not update poll %s message %s", poll_id, ref.encode())
+    async def _opened(self, poll_id: int) -> None:
+        await self.store.bump(poll_id)  # the buttons appear: a change that no vote recorded
+        await self._refresh(poll_id)
+
+    async def _refresh(self, poll_id: int, force: bool = False) -> bool:
+        """Edit each copy showing an older tally version than the database's; True if a newer one came meanwhile.
+
+        Several processes may edit one message, and edits can land out of order. Each edit first claims its version
+        for the copy in the database, so no copy is edited back to an older one; an edit that a newer claim may have
+        overtaken on its way is made again with the latest tally. So the edit that lands last shows the latest.
+        `force` also edits copies whose latest version was claimed by an edit that may never have landed (one
+        cancelled by a close or shutdown, or a close announced again after the process announcing it was killed)."""
+        redo: set[MessageRef] = set()
+        while True:
+            snapshot = await self.store.snapshot(poll_id)
+            if snapshot is None:
+                return False
+            version, poll, tally = snapshot
+            reply = poll_reply(poll, tally)
+            for ref in await self.posts(poll_id):
+                again = force or ref in redo
+                redo.discard(ref)
+                if not await self.store.claim_render(poll_id, ref, version, again=again):
+                    continue  # that version or a newer one is being shown by another edit
+                try:
+                    await self.host.update(ref, reply)
+                except Exception:
+                    log.exception("could not update poll %s message %s", poll_id, ref.encode())
+                    continue
+                if await self.store.rendered(poll_id, ref) > version:
+                    redo.add(ref)
+            if not redo:
+                return await self.store.version(poll_id) > version
+            force = False
 
     async def _announce_close(self, poll: Poll) -> None:
         """Show final results in place on every copy, and post them with a chart in each channel."""
@@ -184,7 +212,7 @@ class Polls(Feature):
         if pending is not None:
             pending.cancel()
         tally = await self.tally(poll)
-        await self._refresh(poll.id)
+        await self._refresh(poll.id, force=True)
         final = final_reply(poll, tally)
         announced = await self.store.announced(poll.id)
         for ref in await self.posts(poll.id):

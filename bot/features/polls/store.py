@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.core.records import Member, MessageRef
-from bot.core.storage import Storage
+from bot.core.storage import Connection, Storage
 from bot.features.polls.ballots import Poll, Tally, count, press
 from bot.features.polls.spec import MAX_ADDED_OPTIONS, PollError, PollSpec, check_option
 
@@ -99,6 +99,11 @@ class PollStore:
         cached = self._cache.get(poll_id)
         if cached is not None:
             return cached
+        loaded = await self._load(poll_id)
+        return loaded[1] if loaded is not None else None
+
+    async def _load(self, poll_id: int) -> tuple[int, Poll] | None:
+        """The poll as stored now with its tally version (read in the same statement), cached for `get`."""
         row = await self.storage.fetchone("SELECT * FROM polls WHERE id = ?", (poll_id,))
         if row is None:
             return None
@@ -109,7 +114,7 @@ class PollStore:
                     row["closes_at"], row["closed_at"], row["closed_by"], row["kind"], row["min_choices"],
                     row["results"], tuple(row["voter_roles"].split()), bool(row["allow_add"]), row["opens_at"])
         self._cache[poll_id] = poll
-        return poll
+        return row["tally_version"], poll
 
     async def recent(self, limit: int = 50) -> list[tuple[Poll, int]]:
         """The newest polls with how many members voted in each."""
@@ -128,9 +133,46 @@ class PollStore:
         rows = await self.storage.fetchall("SELECT ref FROM poll_posts WHERE poll_id = ?", (poll_id,))
         return [MessageRef.decode(r["ref"]) for r in rows]
 
-    async def add_post(self, poll_id: int, ref: MessageRef) -> None:
-        await self.storage.execute("INSERT OR IGNORE INTO poll_posts(poll_id, ref) VALUES (?, ?)",
-                                   (poll_id, ref.encode()))
+    async def add_post(self, poll_id: int, ref: MessageRef, version: int = 0) -> None:
+        """Record a copy of the poll, posted showing tally `version`."""
+        await self.storage.execute("INSERT INTO poll_posts(poll_id, ref, rendered_version) VALUES (?, ?, ?) "
+                                   "ON CONFLICT (poll_id, ref) DO NOTHING", (poll_id, ref.encode(), version))
+
+    # -- which version each copy shows: edits from several processes converge on the latest -----------------
+
+    async def snapshot(self, poll_id: int) -> tuple[int, Poll, Tally] | None:
+        """The tally version, then the poll and its tally as fresh as it or fresher (another process may have
+        closed the poll or added an option since this one cached it), for an edit that claims that version."""
+        loaded = await self._load(poll_id)
+        if loaded is None:
+            return None
+        version, poll = loaded
+        return version, poll, await self.tally(poll)
+
+    async def version(self, poll_id: int) -> int:
+        row = await self.storage.fetchone("SELECT tally_version FROM polls WHERE id = ?", (poll_id,))
+        return row[0] if row is not None else 0
+
+    async def bump(self, poll_id: int) -> None:
+        """A change the poll message shows that no other write records (the poll opening at its time)."""
+        async with self.storage.transaction() as db:
+            await _bump(db, [poll_id])
+
+    async def claim_render(self, poll_id: int, ref: MessageRef, version: int, again: bool = False) -> bool:
+        """Claim the edit of one copy to `version` (compare-and-set): False when that version or a newer one was
+        already claimed, whose edit then shows the same or newer. `again` re-claims an edit that a newer claim may
+        have overtaken on its way to the platform."""
+        async with self.storage.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE poll_posts SET rendered_version = ? WHERE poll_id = ? AND ref = ? AND rendered_version "
+                + ("<= ?" if again else "< ?"), (version, poll_id, ref.encode(), version))
+            return cursor.rowcount > 0
+
+    async def rendered(self, poll_id: int, ref: MessageRef) -> int:
+        """The newest version claimed for one copy."""
+        row = await self.storage.fetchone("SELECT rendered_version FROM poll_posts WHERE poll_id = ? AND ref = ?",
+                                          (poll_id, ref.encode()))
+        return row[0] if row is not None else 0
 
     # -- votes --------------------------------------------------------------------------------------------
 
@@ -188,6 +230,7 @@ class PollStore:
         async with self.storage.transaction() as db:
             added: list[tuple[int, str, str, int, int, float]] = []
             removed: list[tuple[int, str, int]] = []
+            changed: list[int] = []
             for poll_id in {v.poll.id for v in batch}:
                 votes = [v for v in batch if v.poll.id == poll_id]
                 # Read inside the transaction: a close that committed a moment ago wins over these votes.
@@ -213,6 +256,8 @@ class PollStore:
                 for v in votes:
                     outcomes.append((v, press(v.poll, ballots[v.member.id], v.position)))
                     names[v.member.id] = v.member.name[:80]
+                if any(not isinstance(o, PollError) for _, o in outcomes[-len(votes):]):
+                    changed.append(poll_id)
                 now = time.time()
                 for voter, ballot in ballots.items():
                     after = set(enumerate_ranks(ballot, ranked))
@@ -224,6 +269,7 @@ class PollStore:
             if added:
                 await db.executemany("INSERT INTO poll_votes(poll_id, voter, voter_name, position, preference, "
                                      "voted_at) VALUES (?, ?, ?, ?, ?, ?)", added)
+            await _bump(db, changed)
         for vote, outcome in outcomes:  # only now: "counted" must mean committed
             if vote.future.done():
                 continue
@@ -253,6 +299,7 @@ class PollStore:
             option = check_option(text, taken)
             await db.execute("INSERT INTO poll_options(poll_id, position, text, added_by) VALUES (?, ?, ?, ?)",
                              (poll_id, len(taken), option, by.id))
+            await _bump(db, [poll_id])
             await db.execute("INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)",
                              (by.id, "poll.add_option", f"poll:{poll_id}", option))
         self._cache.pop(poll_id, None)
@@ -269,6 +316,7 @@ class PollStore:
                 "WHERE id = ? AND closed_at IS NOT NULL", (time.time() + 60, poll_id))
             changed = cursor.rowcount
             if changed:
+                await _bump(db, [poll_id])
                 # The last close's announcement is finished history: a later close announces afresh.
                 await db.execute("UPDATE audit_log SET action = ? WHERE action = ? AND subject = ?",
                                  (ANNOUNCE + "d", ANNOUNCE, f"poll:{poll_id}"))
@@ -293,6 +341,7 @@ class PollStore:
                 (time.time(), by, poll_id))
             changed = cursor.rowcount
             if changed:  # in the same commit, so a close is never without its audit row and its announcement
+                await _bump(db, [poll_id])
                 audit = "INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)"
                 if by != BY_TIMER:
                     await db.execute(audit, (by, "poll.close", f"poll:{poll_id}", ""))
@@ -335,3 +384,10 @@ class PollStore:
             await self._on_due(poll_id)
         except Exception:
             log.exception("timed close of poll %s failed", poll_id)
+
+
+async def _bump(db: Connection, poll_ids: list[int]) -> None:
+    """In the transaction making the change: a newer tally version, so every copy is edited to show it."""
+    if poll_ids:
+        await db.executemany("UPDATE polls SET tally_version = tally_version + 1 WHERE id = ?",
+                             [(p,) for p in poll_ids])
