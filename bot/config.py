@@ -13,6 +13,7 @@ import os
 import re
 import types
 import typing
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,10 @@ class DiscordConfig:
     # Needed only for spam scanning: message content is a privileged intent on Discord.
     message_content: bool = False
     api_url: str = ""  # tests point discord.py's REST client at a local fake
+    # Sharding, which Discord requires past 2,500 servers: unset lets Discord recommend a shard count; several
+    # `bot run` processes on one database each take some shard_ids (default: all of them).
+    shard_count: int | None = None
+    shard_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -218,6 +223,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "polls.update_debounce": (0.0, 3600.0),
     "slack.port": (0, 65535),  # 0: any free port (tests)
     "ops.port": (0, 65535),
+    "discord.shard_count": (1, 100_000),
     "spam.mention_limit": (0, 1000),
     "spam.mention_window_seconds": (0.0, 86_400.0),
     "limits.commands_per_minute": (0, 100_000),
@@ -250,6 +256,8 @@ def load_config(path: str | Path | None) -> Config:
         return cfg
     problems: list[str] = []
     _fill(cfg, node, str(path), "", problems)
+    if not problems:
+        problems = _shard_problems(cfg.discord, node, str(path))
     if problems:
         raise ConfigError("\n".join(problems))
     return cfg
@@ -284,7 +292,7 @@ def _fill(target: Any, node: yaml.Node, file: str, prefix: str, problems: list[s
                 f" (the environment variable in {value_node.value} is not set)"
                 if isinstance(value_node, yaml.ScalarNode) and _ENV_REF.search(value_node.value) else ""))
             continue
-        if full in _RANGES and not (_RANGES[full][0] <= value <= _RANGES[full][1]):
+        if full in _RANGES and value is not None and not (_RANGES[full][0] <= value <= _RANGES[full][1]):
             low, high = _RANGES[full]
             problems.append(f"{kwhere}: {full}: must be between {low:g} and {high:g}")
             continue
@@ -292,6 +300,37 @@ def _fill(target: Any, node: yaml.Node, file: str, prefix: str, problems: list[s
             problems.append(f"{kwhere}: {full}: must be one of {', '.join(sorted(_CHOICES[full]))}")
             continue
         setattr(target, key, value)
+
+
+def _shard_problems(discord: DiscordConfig, node: yaml.Node, file: str) -> list[str]:
+    """discord.shard_ids must name distinct shards of discord.shard_count (checked once both keys are read)."""
+    ids, count = discord.shard_ids, discord.shard_count
+    if not ids:
+        return []
+    where = f"{file}:{_key_line(node, 'discord', 'shard_ids')}: discord.shard_ids"
+    if count is None:
+        return [f"{where}: needs discord.shard_count (the total number of shards across all processes)"]
+    outside = sorted({i for i in ids if not 0 <= i < count})
+    if outside:
+        shown = ", ".join(str(i) for i in outside[:5]) + (", ..." if len(outside) > 5 else "")
+        return [f"{where}: {shown} not among the shards 0 to {count - 1} (discord.shard_count is {count})"]
+    repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if repeated:
+        return [f"{where}: {', '.join(str(i) for i in repeated[:5])} listed more than once"]
+    return []
+
+
+def _key_line(node: yaml.Node, *keys: str) -> int:
+    """The 1-based line of a nested key in the composed YAML (that of the deepest one found)."""
+    line = node.start_mark.line + 1
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        found = next(((k, v) for k, v in node.value if k.value == key), None)
+        if found is None:
+            break
+        line, node = found[0].start_mark.line + 1, found[1]
+    return line
 
 
 def _convert(hint: Any, node: yaml.Node, key: str) -> Any:
@@ -309,6 +348,8 @@ def _convert(hint: Any, node: yaml.Node, key: str) -> Any:
             raise ValueError(f"must be a list of {item_type.__name__}")
         return [_scalar(item_type, item, key) for item in node.value]
     if origin in (typing.Union, types.UnionType):
+        if isinstance(node, yaml.ScalarNode) and node.value in ("", "null", "~"):
+            return None  # an optional setting written but left empty: unset
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if not isinstance(node, yaml.ScalarNode):
         raise ValueError(f"must be a single {hint.__name__} value")

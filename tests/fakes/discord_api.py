@@ -117,7 +117,10 @@ class FakeDiscord:
         self.app_id = APP_ID
         self.bot = user_payload(BOT_ID, "Migraine Bot", bot=True)
         self.requests: list[Recorded] = []
-        self.identifies: list[dict] = []  # the d of every IDENTIFY (token, intents, ...)
+        self.identifies: list[dict] = []  # the d of every IDENTIFY (token, intents, shard, ...)
+        # What GET /gateway/bot answers: the shard count Discord recommends and how many shards may IDENTIFY at once.
+        self.recommended_shards = 1
+        self.max_concurrency = 1
         self.commands: dict[str | None, list[dict]] = {}  # guild id (None = global) -> registered commands
         self.messages: dict[str, dict] = {}  # message id -> last payload (channel posts, responses, followups)
         self.dm_channels: dict[str, str] = {}  # direct-message channel id -> the member it is with
@@ -128,6 +131,7 @@ class FakeDiscord:
         self.interactions: dict[str, dict] = {}  # interaction token -> payload delivered with interact()
         self._originals: dict[str, str] = {}  # interaction token -> id of its original response message
         self._sockets: list[web.WebSocketResponse] = []
+        self._shard_of: dict[web.WebSocketResponse, tuple[int, int]] = {}  # socket -> [shard_id, shard_count]
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -222,11 +226,18 @@ class FakeDiscord:
 
     # -- gateway ------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def shard_for(guild_id: str | int | None, shard_count: int) -> int:
+        """The shard Discord sends a guild's events on (direct messages go to shard 0)."""
+        return (int(guild_id) >> 22) % shard_count if guild_id else 0
+
     async def dispatch(self, event: str, data: dict) -> None:
-        """Send a DISPATCH (op 0) event to every connected client."""
+        """Send a DISPATCH (op 0) event to every connected client whose shard owns the event's guild, as Discord
+        does (a client that sent no shard in IDENTIFY is shard 0 of 1 and gets everything)."""
         frame = json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data})
         for ws in list(self._sockets):
-            if not ws.closed:
+            shard_id, count = self._shard_of.get(ws, (0, 1))
+            if not ws.closed and self.shard_for(data.get("guild_id"), count) == shard_id:
                 await ws.send_str(frame)
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
@@ -246,7 +257,10 @@ class FakeDiscord:
                     await ws.send_str(json.dumps({"op": 11}))
                 elif op == 2:  # identify
                     await self._ready(ws, frame["d"])
-                elif op == 6:  # resume
+                elif op == 6:  # resume: the session id says which shard this connection was
+                    shard = re.fullmatch(r"fake-session-(\d+)-(\d+)", str(frame["d"].get("session_id")))
+                    if shard:
+                        self._shard_of[ws] = (int(shard.group(1)), int(shard.group(2)))
                     await ws.send_str(json.dumps({"op": 0, "t": "RESUMED", "s": next(self._seq), "d": {}}))
         finally:
             await self._notify()
@@ -256,13 +270,16 @@ class FakeDiscord:
         if identify.get("token") != self.token or self.identify_close_code:
             await ws.close(code=self.identify_close_code or 4004, message=b"Refused by the fake.")
             return
+        shard_id, count = identify.get("shard") or (0, 1)
+        self._shard_of[ws] = (shard_id, count)
+        guild_ids = [g for g in self.guild_ids if self.shard_for(g, count) == shard_id]
         ready = {
-            "v": 10, "user": self.bot, "guilds": [{"id": g, "unavailable": True} for g in self.guild_ids],
-            "session_id": "fake-session", "resume_gateway_url": self.gateway_url,
-            "application": {"id": self.app_id, "flags": 0}, "shard": [0, 1],
+            "v": 10, "user": self.bot, "guilds": [{"id": g, "unavailable": True} for g in guild_ids],
+            "session_id": f"fake-session-{shard_id}-{count}", "resume_gateway_url": self.gateway_url,
+            "application": {"id": self.app_id, "flags": 0}, "shard": [shard_id, count],
         }
         await ws.send_str(json.dumps({"op": 0, "t": "READY", "s": next(self._seq), "d": ready}))
-        for guild_id in self.guild_ids:
+        for guild_id in guild_ids:
             await ws.send_str(json.dumps({"op": 0, "t": "GUILD_CREATE", "s": next(self._seq),
                                           "d": self.guild_payload(guild_id)}))
         self.identifies.append(identify)
@@ -430,8 +447,8 @@ class FakeDiscord:
                 "flags": 0, "team": None, "summary": "", "rpc_origins": [], "interactions_endpoint_url": None,
             })
         if method == "GET" and path in ("/gateway/bot", "/gateway"):
-            return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": {
-                "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
+            return _json({"url": self.gateway_url, "shards": self.recommended_shards, "session_start_limit": {
+                "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": self.max_concurrency}})
         if m := re.fullmatch(r"/applications/(\d+)(/guilds/(\d+))?/commands", path):
             if method == "PUT":
                 scope = {"guild_id": m.group(3)} if m.group(3) else {}

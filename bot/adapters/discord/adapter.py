@@ -42,6 +42,7 @@ from bot.adapters.discord.render import (
     render,
 )
 from bot.adapters.discord.respond import SORRY, NoAnswer, answer, apologise, in_time
+from bot.adapters.discord.shards import IdentifyPacer, ShardStates, pacer_for, shard_options
 from bot.config import DiscordConfig
 from bot.core.commands import CommandSpec
 from bot.core.contract import Adapter, Staff, StartupError
@@ -73,14 +74,25 @@ class _Tree(app_commands.CommandTree):
         await apologise(interaction, SORRY)
 
 
-class _Client(discord.Client):
-    """discord.py's client with the adapter attached; events are forwarded to it."""
+class _Client(discord.AutoShardedClient):
+    """discord.py's sharded client with the adapter attached; events are forwarded to it. Without
+    discord.shard_count it runs the number of shards Discord recommends, one for most communities."""
 
     def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
         super().__init__(**options)
         self.adapter = adapter
+        self.began_login = False
         self.tree = _Tree(self, allowed_contexts=app_commands.AppCommandContext(guild=True),
                           allowed_installs=app_commands.AppInstallationType(guild=True))
+
+    async def login(self, token: str) -> None:
+        self.began_login = True
+        await super().login(token)
+
+    async def close(self) -> None:
+        # AutoShardedClient.close() needs what login() sets up; before login there is nothing open to close.
+        if self.began_login:
+            await super().close()
 
     async def setup_hook(self) -> None:
         # One persistent button class for every custom_id: presses after a restart are served from the id alone.
@@ -96,15 +108,18 @@ class _Client(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter._on_message(message)
 
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self.adapter.identify_pacer.wait(shard_id)
+
     # discord.py reconnects and resumes by itself; these only keep `connected` true to the gateway's state.
-    async def on_ready(self) -> None:
-        self.adapter._on_gateway(up=True)
+    async def on_shard_ready(self, shard_id: int) -> None:
+        self.adapter._on_gateway(shard_id, up=True)
 
-    async def on_resumed(self) -> None:
-        self.adapter._on_gateway(up=True)
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        self.adapter._on_gateway(shard_id, up=True)
 
-    async def on_disconnect(self) -> None:
-        self.adapter._on_gateway(up=False)
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        self.adapter._on_gateway(shard_id, up=False)
 
 
 class DiscordAdapter(Adapter):
@@ -132,8 +147,8 @@ class DiscordAdapter(Adapter):
         self.guild_ready_timeout = guild_ready_timeout
         self.ready_timeout = ready_timeout
         self._started = False
-        self._gateway_up = False
-        self._dropped = False  # the gateway went down since it was last up: the next READY/RESUMED is a reconnect
+        self._shards = ShardStates()
+        self.identify_pacer = IdentifyPacer()
         self._inflight = InFlight()
         self._connect_task: asyncio.Task[None] | None = None
         if cfg.api_url:
@@ -152,7 +167,7 @@ class DiscordAdapter(Adapter):
     def _build_client(self) -> _Client:
         client = _Client(self, intents=intents_for(self.cfg), allowed_mentions=NO_MENTIONS,
                          guild_ready_timeout=self.guild_ready_timeout, chunk_guilds_at_startup=False,
-                         max_messages=None, enable_debug_events=False)
+                         max_messages=None, enable_debug_events=False, **shard_options(self.cfg))
         for spec in self.core.commands:
             if spec.kind == "slash":
                 client.tree.add_command(slash_command(spec, self.core, self._on_command))
@@ -168,7 +183,8 @@ class DiscordAdapter(Adapter):
         """Log in, register the commands, connect to the gateway and wait until ready."""
         if self.client.is_closed():
             self.client = self._build_client()
-        self._closing = self._started = self._gateway_up = self._dropped = False
+        self._closing = self._started = False
+        self._shards.reset()
         # A token pasted with its "Bot " prefix still works; the library adds the prefix itself.
         token = self.cfg.token.get().strip().removeprefix("Bot ").strip()
         try:
@@ -200,9 +216,10 @@ class DiscordAdapter(Adapter):
         where = self.cfg.api_url or "discord.com"
         try:
             await self.client.login(token)
+            recommended, url, limits = await self.client.http.get_bot_gateway()
             if self.cfg.api_url:
-                _, url, _ = await self.client.http.get_bot_gateway()  # the test seam (class docstring)
-                DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+                DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)  # the test seam (class docstring)
+            self.identify_pacer = pacer_for(self.cfg, recommended, limits)
         except discord.LoginFailure as exc:
             raise StartupError(f"Discord rejected discord.token: {scrub(str(exc), token)}") from None
         except (discord.HTTPException, discord.GatewayNotFound, aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -253,16 +270,13 @@ class DiscordAdapter(Adapter):
 
     @property
     def connected(self) -> bool:
-        return self._started and self._gateway_up and not self.client.is_closed()
+        return self._started and self._shards.all_up and not self.client.is_closed()
 
-    def _on_gateway(self, *, up: bool) -> None:
-        if up and self._dropped:
+    def _on_gateway(self, shard_id: int, *, up: bool) -> None:
+        if not up:
+            self._shards.down(shard_id)
+        elif self._shards.up(shard_id):
             self.core.meter.count("reconnects", platform=self.platform)
-        if up:
-            self._dropped = False
-        elif self._gateway_up:
-            self._dropped = True
-        self._gateway_up = up
 
     async def stop(self) -> None:
         """Refuse new interactions and let the ones in progress finish; REST still works until close()."""
