@@ -303,6 +303,46 @@ async def test_discord_calls_that_time_out_fail_fast_are_never_repeated_and_the_
 NOBODY = 65534
 
 
+async def test_discord_429_and_5xx_are_retried_and_the_post_lands_once(tmp_path: Path):
+    """Rate limited (429 with Retry-After), then a 502: discord.py's own HTTP client waits and retries, so the poll
+    is posted exactly once and the platform is not given up on. A 503 (which discord.py does not retry) is reported
+    in one line, the poll is kept, and publishing again works."""
+    from bot.features.polls import Polls, PollSpec
+    from tests.fakes.discord_api import FakeDiscord
+    from tests.test_discord import ADMIN_ROLE, MOD_ROLE, Probe, Running, discord_config
+
+    async with FakeDiscord(roles={ADMIN_ROLE: "Admins", MOD_ROLE: "Moderators"}) as fake:
+        run = await Running(fake, discord_config(tmp_path, fake), Probe()).start()
+        try:
+            core = run.core
+            assert core is not None
+            polls = core.get(Polls)
+            poll = await polls.create(PollSpec("Tried it?", ("Yes", "No")), Member("discord:1", "maker", Role.MEMBER))
+            posts = rf"/channels/{fake.channel_id}/messages"
+            limited = {"message": "You are being rate limited.", "retry_after": 0.3, "global": False}
+            fake.failures[("POST", posts)] = [
+                (429, limited, {"Retry-After": "0.3", "X-RateLimit-Scope": "user", "Via": "1.1 google"}),
+                (502, {"message": "bad gateway"}, {}),
+            ]
+            started = time.monotonic()
+            problems = await polls.publish(poll, [Place("discord", fake.channel_id)])
+            assert not problems, problems
+            assert time.monotonic() - started >= 0.3  # it waited as told
+            assert len(fake.find("POST", posts)) == 3 and not fake.failures[("POST", posts)]
+            posted = await core.storage.fetchall("SELECT ref FROM poll_posts WHERE poll_id = ?", (poll.id,))
+            assert len(posted) == 1  # one message, recorded once
+            assert run.adapter is not None and run.adapter.connected  # not given up on
+
+            fake.failures[("POST", posts)] = [(503, {"message": "upstream unavailable"}, {})]
+            problems = await polls.publish(poll, [Place("discord", fake.channel_id)])
+            assert len(problems) == 1 and "DiscordServerError" in problems[0], problems
+            assert len(fake.find("POST", posts)) == 4  # tried once, not repeated
+            assert not await polls.publish(poll, [Place("discord", fake.channel_id)])
+            assert await polls.get(poll.id) is not None
+        finally:
+            await run.stop()
+
+
 def _write_config(folder: Path, db: Path) -> Path:
     config = folder / "config.yaml"
     # Slack is enabled so that `bot run` gets as far as opening the database; it never reaches the platform.

@@ -125,6 +125,8 @@ class FakeDiscord:
         self.messages: dict[str, dict] = {}  # message id -> last payload (channel posts, responses, followups)
         self.dm_channels: dict[str, str] = {}  # direct-message channel id -> the member it is with
         self.status_overrides: dict[tuple[str, str], tuple[int, dict]] = {}  # (METHOD, path regex) -> reply
+        # (METHOD, path regex) -> replies given once each, in order, before answering normally: 429s and 5xx
+        self.failures: dict[tuple[str, str], list[tuple[int, dict, dict[str, str]]]] = {}
         # (METHOD, path regex) -> seconds to sit on each matching request after doing it: no answer in time
         self.stalls: dict[tuple[str, str], float] = {}
         self.identify_close_code: int | None = None  # e.g. 4014 (disallowed intents) to refuse IDENTIFY
@@ -428,6 +430,12 @@ class FakeDiscord:
 
     async def _answer(self, request: web.Request, rec: Recorded) -> web.StreamResponse:
         method, path = rec.method, rec.path
+        for (m, pattern), queued in self.failures.items():
+            if queued and m == method and re.fullmatch(pattern, path):
+                status, body, headers = queued.pop(0)
+                response = _json(body, status=status)
+                response.headers.update(headers)
+                return response
         for (m, pattern), (status, body) in self.status_overrides.items():
             if m == method and re.fullmatch(pattern, path):
                 return _json(body, status=status)
