@@ -559,3 +559,18 @@ def test_members_wording_without_the_entrys_words_reaches_it():
     assert right(faq) >= right(without) and right(faq) >= 8
     for off_topic in ("who won the football game last night", "can you recommend a good sci-fi novel"):
         assert faq.find(off_topic).entry is None
+
+
+def test_a_question_the_kb_lists_is_not_refused_by_the_model_but_still_by_the_admins_patterns():
+    from bot.features.faq.safety import classify
+    from bot.language.risk import Risk
+
+    class ReadsEverythingAsUnsafe:
+        def assess(self, text: str) -> Risk:
+            return Risk(crisis=0.0, unsafe=1.0)
+
+    kb = load_knowledge_base(ROOT / "faq")
+    model = ReadsEverythingAsUnsafe()
+    assert classify("Should I try ketamine for my migraines?", kb.safety, risk=model) == "unsafe"  # type: ignore[arg-type]
+    assert classify("Should I try ketamine for my migraines?", kb.safety, risk=model, listed=True) is None  # type: ignore[arg-type]
+    assert classify("how to k-hole for fun", kb.safety, risk=None, listed=True) == "unsafe"  # an admin pattern

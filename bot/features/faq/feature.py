@@ -61,6 +61,11 @@ def build_index(kb: KnowledgeBase) -> SearchIndex:
     return SearchIndex(entries, kb.lexicon)
 
 
+def own_questions(kb: KnowledgeBase, index: SearchIndex) -> frozenset[str]:
+    """The KB's own titles and questions as the search reads them."""
+    return frozenset(index.rewrite(fold(q)) for e in kb.entries for q in (e.title, *e.questions))
+
+
 @dataclass(frozen=True)
 class Answer:
     """What the FAQ found for one question."""
@@ -101,6 +106,7 @@ class Faq(Feature):
         self.kb: KnowledgeBase = load_knowledge_base(self.path)
         self.index = build_index(self.kb)
         self.topic_model = topic_model_for(self.kb)
+        self.own_questions = own_questions(self.kb, self.index)
 
     # -- the engine ---------------------------------------------------------------------------------------
 
@@ -112,7 +118,8 @@ class Faq(Feature):
         except KnowledgeBaseError as exc:
             return [str(p) for p in exc.problems]
         # Swapped together: a reader never sees a new KB with an old index.
-        self.kb, self.index, self.topic_model = kb, index, topic_model_for(kb)
+        self.kb, self.index, self.topic_model, self.own_questions = (kb, index, topic_model_for(kb),
+                                                                     own_questions(kb, index))
         return []
 
     def find(self, query: str) -> Answer:
@@ -120,7 +127,8 @@ class Faq(Feature):
         # Stacks of combining marks ("zalgo") go before the question is cut to length, so they cannot push the
         # words out; at most two marks per letter are kept, enough for any language.
         query = _MARK_STACKS.sub(r"\1", query[: MAX_QUERY * 20])
-        safety = classify(query, self.kb.safety, self.index.rewrite, shared_risk_model())
+        listed = self.index.rewrite(fold(query)) in self.own_questions
+        safety = classify(query, self.kb.safety, self.index.rewrite, shared_risk_model(), listed=listed)
         query = query.strip()[:MAX_QUERY]
         if safety is not None:
             text = self.kb.safety.crisis_reply if safety == "crisis" else self.kb.safety.unsafe_reply

@@ -31,6 +31,10 @@ from bot.features.moderation.spam.signals import contact_reasons, mention_reason
 __all__ = ["Scanner"]
 
 
+# The language model's reading counts from this probability and in full from _PITCH_FULL (cross-validated: starting
+# at 0.4 rather than 0.5 caught 0.816 of spam instead of 0.789 with the same two false alarms).
+_PITCH_FROM, _PITCH_FULL = 0.4, 0.9
+
 class _Seen(NamedTuple):
     ts: float
     channel: str
@@ -202,8 +206,8 @@ class Scanner:
         assert self.language is not None
         p = self.language(text)
         w = rules.weights
-        if p >= 0.5:
-            weight = w.language_spam_max * min(1.0, (p - 0.5) / 0.4)
+        if p >= _PITCH_FROM:
+            weight = w.language_spam_max * min(1.0, (p - _PITCH_FROM) / (_PITCH_FULL - _PITCH_FROM))
             if weight >= 0.01:
                 reasons.append(Reason("language-model", round(weight, 3), f"reads like a sales pitch ({p:.2f})"))
         elif p < 0.1 and w.language_ham_max:
