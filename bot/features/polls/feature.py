@@ -349,13 +349,19 @@ class Polls(Feature):
         # The chart takes tens of milliseconds to draw: off the event loop, so other members' presses don't wait.
         return await asyncio.to_thread(results_reply, poll, tally, ballot, viewer=member)
 
-    async def _reopen(self, poll_id: int, member: Member) -> Reply:
+    async def _refused(self, poll_id: int, member: Member, verb: str) -> Reply | None:
+        """Why `member` may not close or reopen the poll (it is missing, or theirs or a moderator's to do), or None."""
         poll = await self.get(poll_id)
         if poll is None:
             return error_reply(f"There is no poll #{poll_id}.")
         if poll.creator != member.id and member.role < Role.MODERATOR:
-            return error_reply("Only the member who started this poll or a moderator can reopen it. Nothing was "
+            return error_reply(f"Only the member who started this poll or a moderator can {verb} it. Nothing was "
                                "changed.")
+        return None
+
+    async def _reopen(self, poll_id: int, member: Member) -> Reply:
+        if refused := await self._refused(poll_id, member, "reopen"):
+            return refused
         reopened = await self.store.reopen(poll_id, member.id)
         if reopened is None:
             return error_reply(f"Poll #{poll_id} is already open.")
@@ -379,12 +385,8 @@ class Polls(Feature):
         return Reply(text=f"Added “{added.options[-1]}” as option {len(added.options)} of poll #{poll_id}.")
 
     async def _close(self, poll_id: int, member: Member) -> Reply:
-        poll = await self.get(poll_id)
-        if poll is None:
-            return error_reply(f"There is no poll #{poll_id}.")
-        if poll.creator != member.id and member.role < Role.MODERATOR:
-            return error_reply("Only the member who started this poll or a moderator can close it. Nothing was "
-                               "changed.")
+        if refused := await self._refused(poll_id, member, "close"):
+            return refused
         closed = await self.close(poll_id, member.id)
         if closed is None:
             return error_reply(f"Poll #{poll_id} is already closed.")
