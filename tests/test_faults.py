@@ -5,6 +5,7 @@ the bot keeps what it acknowledged, does nothing twice, and says what is wrong i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -529,3 +530,24 @@ def test_a_read_only_data_folder_or_database_file_stops_every_command_at_once():
         for folder in (shared, *shared.iterdir()):
             folder.chmod(0o755)
         shutil.rmtree(shared, ignore_errors=True)
+
+
+async def test_a_write_cancelled_while_its_transaction_begins_leaves_none_open(tmp_path: Path):
+    """A timeout or shutdown can cancel a write while SQLite is starting its transaction; the database thread still
+    starts it. Every later write used to fail with "cannot start a transaction within a transaction"."""
+    from bot.core.storage import Storage
+
+    storage = await Storage.open(tmp_path / "bot.db")
+    try:
+        for attempt in range(30):
+            task = asyncio.create_task(storage.audit("test", "cancelled", str(attempt)))
+            for _ in range(attempt % 3):
+                await asyncio.sleep(0)  # cancel at different moments: before, during and after BEGIN
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await storage.audit("test", "after", str(attempt))  # never "within a transaction"
+        rows = await storage.fetchall("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'after'")
+        assert rows[0]["n"] == 30
+    finally:
+        await storage.close()

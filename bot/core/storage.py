@@ -9,6 +9,7 @@ name and position) is the same on both engines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -230,7 +231,14 @@ class SqliteStorage(Storage):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                # aiosqlite still runs the BEGIN in its thread after the caller gave up on it: undo it before the
+                # next transaction, which would otherwise find one open ("cannot start a transaction within a
+                # transaction") and fail, and every one after it.
+                await asyncio.shield(self._rollback_quietly())
+                raise
             try:
                 yield cast(Connection, self._db)
             except BaseException:
@@ -238,6 +246,10 @@ class SqliteStorage(Storage):
                 raise
             else:
                 await self._db.execute("COMMIT")
+
+    async def _rollback_quietly(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            await self._db.execute("ROLLBACK")
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return list(await self._db.execute_fetchall(sql, tuple(params)))
