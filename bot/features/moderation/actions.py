@@ -100,12 +100,7 @@ async def restore_messages(host: Host, queue: ModQueue, item: QueueItem) -> list
     for m in item.messages:
         if not m.deleted:
             continue
-        try:
-            posted = await host.post(Place(m.ref.platform, m.ref.channel),
-                                     Reply(text=f"Restored message from {m.author_name}: {m.text}", ephemeral=False))
-        except Exception:
-            log.exception("could not restore %s", m.ref.encode())
-            continue
+        posted = await _post_back(host, m, f"Restored message from {m.author_name}: {m.text}")
         if posted is not None:
             restored += 1
             await queue.set_deleted(item.id, m.ref, False)
@@ -120,16 +115,20 @@ async def repost_removed(host: Host, queue: ModQueue, item: QueueItem) -> list[s
         return ["nothing was removed, so nothing to post again"]
     done = 0
     for m in targets:
-        place = Place(m.ref.platform, m.ref.channel)
-        try:
-            posted = await host.post(place, Reply(text=await quote(host, m), ephemeral=False))
-        except Exception:
-            log.exception("could not post %s again", m.ref.encode())
-            continue
+        posted = await _post_back(host, m, await quote(host, m))
         if posted is not None:
             done += 1
             await queue.replace_message(item.id, m.ref, posted)
     return [f"posted {done} of {len(targets)} removed message(s) again as a quote"]
+
+
+async def _post_back(host: Host, m: QueuedMessage, text: str) -> MessageRef | None:
+    """Post `text` in the channel a removed message was in; None (logged) when the platform refuses."""
+    try:
+        return await host.post(Place(m.ref.platform, m.ref.channel), Reply(text=text, ephemeral=False))
+    except Exception:
+        log.exception("could not post %s again", m.ref.encode())
+        return None
 
 
 async def quote(host: Host, m: QueuedMessage) -> str:
