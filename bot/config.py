@@ -13,13 +13,13 @@ import os
 import re
 import types
 import typing
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bot.config_rules import community_problems, shard_problems
 from bot.core.contract import SetupError
 from bot.core.yamlcheck import UnsafeYaml, compose_admin_yaml
 
@@ -111,6 +111,18 @@ class PollsConfig:
 
 
 @dataclass
+class DiscordServerConfig:
+    """A Discord server served as a community of its own: its moderators, their channel, its knowledge base."""
+
+    guild_id: int = 0
+    mod_channel_id: int = 0
+    moderator_role_ids: list[int] = field(default_factory=list)
+    admin_role_ids: list[int] = field(default_factory=list)
+    audit_channel_id: int = 0  # one line per moderator decision; 0: none
+    faq_path: str = ""  # its own knowledge-base folder; empty: faq.path
+
+
+@dataclass
 class DiscordConfig:
     enabled: bool = False
     token: Secret = _secret()
@@ -125,6 +137,21 @@ class DiscordConfig:
     # `bot run` processes on one database each take some shard_ids (default: all of them).
     shard_count: int | None = None
     shard_ids: list[int] = field(default_factory=list)
+    # Servers that are communities of their own; every other server shares the settings above.
+    servers: list[DiscordServerConfig] = field(default_factory=list)
+
+
+@dataclass
+class SlackWorkspaceConfig:
+    """A Slack workspace served as a community of its own (the app installed org-wide on Enterprise Grid, so one
+    bot token reaches every workspace): its moderators, their channel, its knowledge base."""
+
+    team_id: str = ""
+    mod_channel: str = ""
+    moderator_ids: list[str] = field(default_factory=list)
+    admin_ids: list[str] = field(default_factory=list)
+    audit_channel: str = ""  # one line per moderator decision; empty: none
+    faq_path: str = ""  # its own knowledge-base folder; empty: faq.path
 
 
 @dataclass
@@ -140,6 +167,8 @@ class SlackConfig:
     moderator_ids: list[str] = field(default_factory=list)
     admin_ids: list[str] = field(default_factory=list)
     mod_channel: str = ""
+    # Workspaces that are communities of their own; every other workspace shares the settings above.
+    workspaces: list[SlackWorkspaceConfig] = field(default_factory=list)
 
 
 @dataclass
@@ -203,6 +232,12 @@ class Config:
                               "(or remove storage.url to use the SQLite file at storage.path)")
         return url.get() or str(self.resolve_path(self.storage.path))
 
+    def community_faq_paths(self) -> dict[str, Path]:
+        """Community name -> its own knowledge-base folder, for the communities that have one."""
+        paths = {f"discord:{s.guild_id}": s.faq_path for s in self.discord.servers if s.faq_path}
+        paths.update({f"slack:{w.team_id}": w.faq_path for w in self.slack.workspaces if w.faq_path})
+        return {name: self.resolve_path(path) for name, path in paths.items()}
+
     def resolve_path(self, relative: str) -> Path:
         """Paths in a config file are relative to that file's folder."""
         p = Path(relative)
@@ -257,7 +292,7 @@ def load_config(path: str | Path | None) -> Config:
     problems: list[str] = []
     _fill(cfg, node, str(path), "", problems)
     if not problems:
-        problems = _shard_problems(cfg.discord, node, str(path))
+        problems = shard_problems(cfg.discord, node, str(path)) + community_problems(cfg, node, str(path))
     if problems:
         raise ConfigError("\n".join(problems))
     return cfg
@@ -282,6 +317,10 @@ def _fill(target: Any, node: yaml.Node, file: str, prefix: str, problems: list[s
         if dataclasses.is_dataclass(hint):
             _fill(getattr(target, key), value_node, file, full + ".", problems)
             continue
+        item = typing.get_args(hint)[0] if typing.get_origin(hint) is list else None
+        if isinstance(item, type) and dataclasses.is_dataclass(item):
+            setattr(target, key, _fill_list(item, value_node, file, full, problems))
+            continue
         try:
             value = _convert(hint, value_node, full)
         except ValueError as exc:
@@ -302,35 +341,19 @@ def _fill(target: Any, node: yaml.Node, file: str, prefix: str, problems: list[s
         setattr(target, key, value)
 
 
-def _shard_problems(discord: DiscordConfig, node: yaml.Node, file: str) -> list[str]:
-    """discord.shard_ids must name distinct shards of discord.shard_count (checked once both keys are read)."""
-    ids, count = discord.shard_ids, discord.shard_count
-    if not ids:
+def _fill_list(item: type, node: yaml.Node, file: str, key: str, problems: list[str]) -> list[Any]:
+    """A list of sections (discord.servers, slack.workspaces), each checked like any other section."""
+    if isinstance(node, yaml.ScalarNode) and node.value in ("", "null", "~"):
         return []
-    where = f"{file}:{_key_line(node, 'discord', 'shard_ids')}: discord.shard_ids"
-    if count is None:
-        return [f"{where}: needs discord.shard_count (the total number of shards across all processes)"]
-    outside = sorted({i for i in ids if not 0 <= i < count})
-    if outside:
-        shown = ", ".join(str(i) for i in outside[:5]) + (", ..." if len(outside) > 5 else "")
-        return [f"{where}: {shown} not among the shards 0 to {count - 1} (discord.shard_count is {count})"]
-    repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
-    if repeated:
-        return [f"{where}: {', '.join(str(i) for i in repeated[:5])} listed more than once"]
-    return []
-
-
-def _key_line(node: yaml.Node, *keys: str) -> int:
-    """The 1-based line of a nested key in the composed YAML (that of the deepest one found)."""
-    line = node.start_mark.line + 1
-    for key in keys:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        found = next(((k, v) for k, v in node.value if k.value == key), None)
-        if found is None:
-            break
-        line, node = found[0].start_mark.line + 1, found[1]
-    return line
+    if not isinstance(node, yaml.SequenceNode):
+        problems.append(f"{file}:{node.start_mark.line + 1}: {key} must be a list of sections (- key: value)")
+        return []
+    items = []
+    for i, child in enumerate(node.value):
+        value = item()
+        _fill(value, child, file, f"{key}[{i}].", problems)
+        items.append(value)
+    return items
 
 
 def _convert(hint: Any, node: yaml.Node, key: str) -> Any:

@@ -23,6 +23,7 @@ import pytest
 
 from bot.adapters.console import ConsoleAdapter
 from bot.config import Config, Secret
+from bot.core.contract import Staff
 from bot.core.core import Core
 from bot.core.records import Role
 from bot.runner import open_core
@@ -144,9 +145,10 @@ async def core(config: Config):
 class ConsoleSession:
     """Drive the console adapter line by line and read what it printed."""
 
-    def __init__(self, core: Core, user: str = "maria", role: Role = Role.MEMBER) -> None:
+    def __init__(self, core: Core, user: str = "maria", role: Role = Role.MEMBER,
+                 communities: dict[str, Staff] | None = None) -> None:
         self.buffer = io.StringIO()
-        self.adapter = ConsoleAdapter(core, user=user, role=role, out=self.buffer)
+        self.adapter = ConsoleAdapter(core, user=user, role=role, out=self.buffer, communities=communities)
         core.attach(self.adapter)
 
     async def say(self, line: str) -> str:

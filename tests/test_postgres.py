@@ -198,7 +198,7 @@ async def test_times_keep_their_precision_and_stamps_their_format(storage: Stora
 
 async def test_an_upsert_counts_on_both_engines(storage: Storage):
     sql = ("INSERT INTO faq_gaps(query_key, example, best_entry, best_score) VALUES (?, ?, ?, ?) "
-           "ON CONFLICT(query_key) DO UPDATE SET asked = asked + 1, last_seen = "
+           "ON CONFLICT(community, query_key) DO UPDATE SET asked = asked + 1, last_seen = "
            "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), best_entry = excluded.best_entry")
     for best in ("a", "b", "c"):
         await storage.execute(sql, ("cost", "how much", best, 0.2))

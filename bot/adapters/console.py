@@ -29,8 +29,11 @@ class ConsoleAdapter(Adapter):
     # Everyone on the console shares one terminal, so the moderators' queue is a channel of it too.
     staff = Staff(place=Place("console", "mod-queue"), setting="console")
 
-    def __init__(self, core: Core, *, user: str = "you", role: Role = Role.MEMBER, out: TextIO | None = None) -> None:
+    def __init__(self, core: Core, *, user: str = "you", role: Role = Role.MEMBER, out: TextIO | None = None,
+                 communities: dict[str, Staff] | None = None) -> None:
         self.core = core
+        # Servers (`/server NAME`) that are communities of their own, as discord.servers configures on Discord.
+        self.communities = dict(communities or {})
         self.out = out or sys.stdout
         self.member = Member(id=f"console:{user}", name=user, role=role)
         self.place = Place("console", "general")
@@ -114,7 +117,8 @@ class ConsoleAdapter(Adapter):
             await self.core.on_message(IncomingMessage(ref=ref, author_id=self.member.id, author_name=self.member.name,
                                                        text=line, ts=asyncio.get_running_loop().time(),
                                                        author_role=self.member.role,
-                                                       mentions=frozenset(_MENTION.findall(line))))
+                                                       mentions=frozenset(_MENTION.findall(line)),
+                                                       guild=self.place.guild))
             return True
         name, _, rest = line[1:].partition(" ")
         if name in ("quit", "exit"):
@@ -126,8 +130,12 @@ class ConsoleAdapter(Adapter):
             self.switch_user(rest)
             return True
         if name == "channel":
-            self.place = Place("console", rest.strip().lstrip("#") or "general")
+            self.place = Place("console", rest.strip().lstrip("#") or "general", self.place.guild)
             self.write(f"(now in #{self.place.channel})")
+            return True
+        if name == "server":
+            self.place = Place("console", "general", rest.strip() or None)
+            self.write(f"(now in #general of {self.place.guild or 'the default server'})")
             return True
         spec = self.core.command(name)
         args = parse_line(spec, rest) if spec else {}
@@ -186,6 +194,7 @@ class ConsoleAdapter(Adapter):
                 if rest is not None and rest.description.lower() != rest.name:
                     lines.append(f"      {rest.name}: {rest.description}")
         lines += ["  /as NAME [member|moderator|admin] [ROLE_ID …] — switch user", "  /channel NAME — switch channel",
+                  "  /server [NAME] — switch server (none: the default one)",
                   "  NUMBER — press that button", "  /quit — leave"]
         return "\n".join(lines)
 

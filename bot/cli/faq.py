@@ -24,6 +24,10 @@ def gap_limit(text: str) -> int:
     return int(raw)
 
 
+COMMUNITY_HELP = ("a server or workspace configured on its own, as discord:GUILD_ID or slack:TEAM_ID "
+                  "(default: every other one)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     faq = sub.add_parser("faq", help="knowledge base tools").add_subparsers(dest="faq_command")
     p = faq.add_parser("validate", help="check faq/*.yaml; exit 1 with file:line: problems (warnings alone: 0)")
@@ -39,10 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = faq.add_parser("gaps", help="most frequent questions without a confident answer")
     add_config_option(p)
     p.add_argument("--limit", type=gap_limit, default=20, help=f"how many (1 to {MAX_GAPS_SHOWN}, default 20)")
+    p.add_argument("--community", default="", help=COMMUNITY_HELP)
     p.set_defaults(func=cmd_gaps)
     p = faq.add_parser("stats", help="how often each answer was given and how members rated it (rewrite the top "
                                      "ones first)")
     add_config_option(p)
+    p.add_argument("--community", default="", help=COMMUNITY_HELP)
     p.set_defaults(func=cmd_stats)
 
 
@@ -100,7 +106,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 
     async def show() -> None:
         async with database(cfg) as storage:
-            gaps = await GapLog(storage).top(args.limit)
+            gaps = await GapLog(storage, args.community).top(args.limit)
         if not gaps:
             print("No unanswered questions recorded yet.")
         for gap in gaps:
@@ -116,7 +122,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     async def show() -> None:
         async with database(cfg) as storage:
-            stats = await Faq(storage, cfg.resolve_path(cfg.faq.path), cfg.faq.min_confidence).stats()
+            faq = Faq(storage, cfg.resolve_path(cfg.faq.path), cfg.faq.min_confidence,
+                      community_paths=cfg.community_faq_paths())
+            stats = await faq.stats(args.community)
         for entry in stats:
             print(entry.line())
 

@@ -15,7 +15,8 @@ from bot.core.records import Action, Invocation, Reply, Role
 
 Handler = Callable[[Invocation], Awaitable[Reply]]
 ActionHandler = Callable[[Action, list[str]], Awaitable[Reply]]
-Completer = Callable[[str], Awaitable[list[tuple[str, str]]]]
+# (what the member typed so far, their community) -> (label, value) suggestions
+Completer = Callable[[str, str], Awaitable[list[tuple[str, str]]]]
 
 
 @dataclass(frozen=True)

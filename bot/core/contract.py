@@ -48,23 +48,52 @@ class IncomingMessage:
     mass_mentions: int = 0
     author_role: Role = Role.MEMBER  # from the platform's staff settings, like a command's member
     mentions: frozenset[str] = frozenset()  # the distinct members and roles it mentions (platform ids)
+    guild: str | None = None  # Discord guild / Slack team, which decides the community
+
+    @property
+    def place(self) -> Place:
+        return Place(self.ref.platform, self.ref.channel, self.guild)
+
+
+DEFAULT_COMMUNITY = ""
 
 
 @dataclass(frozen=True)
 class Staff:
-    """Who moderates one platform and where: given to each adapter by the runner from its own config section."""
+    """Who moderates one community on one platform and where: given to each adapter by the runner from its own
+    config section. A deployment serves the default community (every server or workspace not configured on its
+    own) and any number of communities each named "<platform>:<guild or team id>"."""
 
     place: Place | None = None  # the moderators' channel, where queue items are posted
     setting: str = "a moderators' channel"  # the config key that names it, for log messages
     moderator_ids: frozenset[str] = frozenset()  # platform role / user / group ids
     admin_ids: frozenset[str] = frozenset()
+    community: str = DEFAULT_COMMUNITY
+    audit: Place | None = None  # where each moderator decision is also posted, when configured per community
+
+
+def community_name(platform: str, guild: str) -> str:
+    """The name a community configured on its own is stored under ("discord:1234", "slack:T0123")."""
+    return f"{platform}:{guild}"
 
 
 class Adapter(ABC):
     """One platform. Subclasses translate; they hold no rules of their own."""
 
     platform: str = "?"
-    staff: Staff = Staff()
+    staff: Staff = Staff()  # the default community's
+    # Servers / workspaces configured on their own: guild or team id -> their Staff (community_name(...)).
+    communities: dict[str, Staff] = {}
+
+    def staff_for(self, guild: str | None) -> Staff:
+        """The staff of the community a guild (Discord server, Slack team) belongs to."""
+        return self.communities.get(guild or "", self.staff)
+
+    def community_staff(self, community: str) -> Staff | None:
+        """The staff of a community by its name; None when this platform does not serve it."""
+        if community == DEFAULT_COMMUNITY:
+            return self.staff
+        return next((s for s in self.communities.values() if s.community == community), None)
 
     @abstractmethod
     async def start(self) -> None:
@@ -119,6 +148,10 @@ class Adapter(ABC):
         """The channel's name as members see it (without '#'); the id itself where the platform has no other."""
         return channel
 
+    async def guild_of(self, channel: str) -> str | None:
+        """The server / workspace a channel belongs to, when the platform can tell; None otherwise."""
+        return None
+
 
 class Host(Protocol):
     """What a feature may ask of the core: show things on a platform, find the moderators, report figures."""
@@ -143,8 +176,14 @@ class Host(Protocol):
     async def channel_name(self, place: Place) -> str:
         """The channel's name as members see it; its id when the platform is not connected or won't say."""
 
-    def staff(self, platform: str) -> Staff:
-        """Who moderates `platform` and where (an empty Staff when it is not connected)."""
+    async def locate(self, place: Place) -> Place:
+        """`place` with its server / workspace filled in when the platform can tell (for community checks)."""
+
+    def staff(self, platform: str, community: str = DEFAULT_COMMUNITY) -> Staff:
+        """Who moderates `community` on `platform` and where (an empty Staff when it is not connected)."""
+
+    def community(self, place: Place) -> str:
+        """The community a place belongs to (DEFAULT_COMMUNITY unless its server or workspace has its own)."""
 
 
 class _Detached:
@@ -170,8 +209,14 @@ class _Detached:
     async def channel_name(self, place: Place) -> str:
         return place.channel
 
-    def staff(self, platform: str) -> Staff:
-        return Staff()
+    async def locate(self, place: Place) -> Place:
+        return place
+
+    def staff(self, platform: str, community: str = DEFAULT_COMMUNITY) -> Staff:
+        return Staff(community=community)
+
+    def community(self, place: Place) -> str:
+        return DEFAULT_COMMUNITY
 
 
 class Feature:

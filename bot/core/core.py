@@ -8,10 +8,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import TypeVar
 
 from bot.core.commands import ActionSpec, CommandSpec, Completer, collect
-from bot.core.contract import Adapter, Feature, IncomingMessage, PlatformUnavailable, Staff
+from bot.core.contract import DEFAULT_COMMUNITY, Adapter, Feature, IncomingMessage, PlatformUnavailable, Staff
 from bot.core.meter import Meter, NullMeter
 from bot.core.permissions import allowed, denied_text, role_for
 from bot.core.ratelimit import SLOW_DOWN, Limits, RateLimiter
@@ -78,14 +79,22 @@ class Core:
         if self.adapters.get(adapter.platform) is adapter:
             del self.adapters[adapter.platform]
 
-    def staff(self, platform: str) -> Staff:
+    def staff(self, platform: str, community: str = DEFAULT_COMMUNITY) -> Staff:
         adapter = self.adapters.get(platform)
-        return adapter.staff if adapter is not None else Staff()
+        staff = adapter.community_staff(community) if adapter is not None else None
+        return staff if staff is not None else Staff(community=community)
 
-    def member(self, platform: str, user_id: str, name: str, ids: Iterable[str] = ()) -> Member:
-        """Build a Member with the role its platform's staff settings grant to this user id and these role ids."""
+    def community(self, place: Place) -> str:
+        adapter = self.adapters.get(place.platform)
+        return adapter.staff_for(place.guild).community if adapter is not None else DEFAULT_COMMUNITY
+
+    def member(self, platform: str, user_id: str, name: str, ids: Iterable[str] = (),
+               guild: str | None = None) -> Member:
+        """Build a Member with the role the staff settings of `guild`'s community grant to this user id and these
+        role ids: a moderator of one community is an ordinary member in every other."""
         ids = set(ids) | {user_id}
-        role = role_for(self.staff(platform), ids)
+        adapter = self.adapters.get(platform)
+        role = role_for(adapter.staff_for(guild), ids) if adapter is not None else Role.MEMBER
         return Member(id=f"{platform}:{user_id}", name=name, role=role, platform_roles=frozenset(ids))
 
     async def post(self, place: Place, reply: Reply) -> MessageRef | None:
@@ -131,6 +140,17 @@ class Core:
             # A name is a courtesy: the id still says where, so a failed lookup never stops a queue post.
             log.warning("could not look up the name of %s channel %s", place.platform, place.channel, exc_info=True)
             return place.channel
+
+    async def locate(self, place: Place) -> Place:
+        adapter = self.adapters.get(place.platform)
+        if place.guild is not None or adapter is None:
+            return place
+        try:
+            guild = await adapter.guild_of(place.channel)
+        except Exception:
+            log.warning("could not look up where %s channel %s is", place.platform, place.channel, exc_info=True)
+            guild = None
+        return replace(place, guild=guild) if guild else place
 
     # -- dispatch -----------------------------------------------------------------------------------------
 
@@ -199,12 +219,14 @@ class Core:
             self.meter.count(f"{kind}s", platform=place.platform, **{kind: name}, outcome=outcome)
             self.meter.observe(f"{kind}_seconds", seconds, platform=place.platform, **{kind: name})
 
-    async def autocomplete(self, command: str, option: str, partial: str) -> list[tuple[str, str]]:
+    async def autocomplete(self, command: str, option: str, partial: str,
+                           place: Place | None = None) -> list[tuple[str, str]]:
+        """Suggestions for an option as the member types, from what the community of `place` has."""
         fn = self._completers.get((command, option))
         if fn is None:
             return []
         try:
-            return await fn(partial)
+            return await fn(partial, self.community(place) if place is not None else DEFAULT_COMMUNITY)
         except Exception:
             log.exception("autocomplete %s.%s failed", command, option)
             return []

@@ -16,9 +16,9 @@ from bot.features.wellbeing import Wellbeing
 def bundled(config: Config, storage: Storage) -> list[Feature]:
     """The FAQ, polls, moderation and wellbeing, each given only its own settings (paths resolved against the
     config). Wellbeing shares the FAQ's crisis judgement and resources text, so both places follow one rule."""
-    faq = Faq(storage, config.resolve_path(config.faq.path), config.faq.min_confidence)
-    wellbeing = Wellbeing(storage, detect=faq.is_crisis, resources=lambda: faq.kb.safety.crisis_reply,
-                          enabled=config.wellbeing.enabled)
+    faq = Faq(storage, config.resolve_path(config.faq.path), config.faq.min_confidence,
+              community_paths=config.community_faq_paths())
+    wellbeing = Wellbeing(storage, detect=faq.is_crisis, resources=faq.crisis_reply, enabled=config.wellbeing.enabled)
     faq.crisis_listeners.append(wellbeing.from_faq)
     return [
         faq,

@@ -43,15 +43,28 @@ from bot.adapters.discord.render import (
 )
 from bot.adapters.discord.respond import SORRY, NoAnswer, answer, apologise, in_time
 from bot.adapters.discord.shards import IdentifyPacer, ShardStates, pacer_for, shard_options
-from bot.config import DiscordConfig
+from bot.config import DiscordConfig, DiscordServerConfig
 from bot.core.commands import CommandSpec
-from bot.core.contract import Adapter, Staff, StartupError
+from bot.core.contract import Adapter, Staff, StartupError, community_name
 from bot.core.core import Core
 from bot.core.records import Action, Invocation, MessageRef, Place, Reply
 
 log = logging.getLogger("bot.discord")
 
 MAX_TIMEOUT = timedelta(days=28)  # Discord's longest member timeout
+
+
+def server_staff(server: DiscordServerConfig, index: int) -> Staff:
+    """The staff of a server configured as a community of its own (discord.servers[index])."""
+    guild = str(server.guild_id)
+    return Staff(
+        place=Place("discord", str(server.mod_channel_id), guild),
+        setting=f"discord.servers[{index}].mod_channel_id",
+        moderator_ids=frozenset(str(i) for i in server.moderator_role_ids),
+        admin_ids=frozenset(str(i) for i in server.admin_role_ids),
+        community=community_name("discord", guild),
+        audit=Place("discord", str(server.audit_channel_id), guild) if server.audit_channel_id else None,
+    )
 
 
 def intents_for(cfg: DiscordConfig) -> discord.Intents:
@@ -144,6 +157,7 @@ class DiscordAdapter(Adapter):
             moderator_ids=frozenset(str(i) for i in cfg.moderator_role_ids),
             admin_ids=frozenset(str(i) for i in cfg.admin_role_ids),
         )
+        self.communities = {str(s.guild_id): server_staff(s, i) for i, s in enumerate(cfg.servers)}
         self.guild_ready_timeout = guild_ready_timeout
         self.ready_timeout = ready_timeout
         self._started = False
@@ -365,6 +379,15 @@ class DiscordAdapter(Adapter):
             found = self.client.get_channel(int(channel)) or await self.client.fetch_channel(int(channel))
         return str(getattr(found, "name", "") or channel)
 
+    async def guild_of(self, channel: str) -> str | None:
+        """The server a channel is in: from the gateway's cache, else asked of the API."""
+        if not channel.isdecimal():
+            return None
+        async with in_time("a channel lookup"):
+            found = self.client.get_channel(int(channel)) or await self.client.fetch_channel(int(channel))
+        guild = getattr(found, "guild", None)
+        return str(guild.id) if guild is not None else None
+
     # -- events: translated by inbound.py, answered by respond.py ---------------------------------------------
 
     async def _accepting(self, interaction: discord.Interaction) -> bool:
@@ -423,7 +446,8 @@ class DiscordAdapter(Adapter):
             return
         author = message.author
         role_ids = [str(r.id) for r in author.roles if not r.is_default()] if isinstance(author, discord.Member) else []
-        role = self.core.member("discord", str(author.id), author.display_name, ids=role_ids).role
+        role = self.core.member("discord", str(author.id), author.display_name, ids=role_ids,
+                                guild=incoming.guild).role
         incoming = dataclasses.replace(incoming, author_role=role)
         async with self._inflight.track():
             await self.core.on_message(incoming)

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from bot.adapters.base import clip
-from bot.adapters.discord.inbound import message_args
+from bot.adapters.discord.inbound import message_args, place_of
 from bot.core.commands import CommandSpec
 from bot.core.core import Core
 
@@ -79,7 +79,8 @@ def completer(core: Core, command: str, option: str) -> Complete:
 
     async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         try:
-            pairs = await asyncio.wait_for(core.autocomplete(command, option, current or ""), AUTOCOMPLETE_LIMIT)
+            pairs = await asyncio.wait_for(core.autocomplete(command, option, current or "",
+                                                          place_of(interaction)), AUTOCOMPLETE_LIMIT)
         except TimeoutError:
             log.warning("autocomplete %s.%s took longer than %.1fs", command, option, AUTOCOMPLETE_LIMIT)
             return []

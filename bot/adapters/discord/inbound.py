@@ -19,7 +19,8 @@ def member_of(core: Core, interaction: discord.Interaction) -> Member:
     user = interaction.user
     # @everyone is every member's role: it must never count as a configured role id.
     role_ids = [str(r.id) for r in user.roles if not r.is_default()] if isinstance(user, discord.Member) else []
-    return core.member("discord", str(user.id), user.display_name, ids=role_ids)
+    guild = str(interaction.guild_id) if interaction.guild_id else None
+    return core.member("discord", str(user.id), user.display_name, ids=role_ids, guild=guild)
 
 
 def place_of(interaction: discord.Interaction) -> Place:
@@ -90,4 +91,5 @@ def incoming_message(message: discord.Message) -> IncomingMessage | None:
         mass_mentions=(1 if message.mention_everyone else 0) + len(message.raw_role_mentions),
         mentions=frozenset(f"user:{i}" for i in message.raw_mentions)
         | frozenset(f"role:{i}" for i in message.raw_role_mentions),
+        guild=str(message.guild.id),
     )

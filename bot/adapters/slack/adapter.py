@@ -40,9 +40,9 @@ from bot.adapters.slack.picker import Picker
 from bot.adapters.slack.render import form_view, render
 from bot.adapters.slack.respond import Responder
 from bot.adapters.slack.transport import HttpListener, open_socket, unreadable
-from bot.config import SlackConfig
+from bot.config import SlackConfig, SlackWorkspaceConfig
 from bot.core.commands import CommandSpec, parse_line
-from bot.core.contract import Adapter, Staff, StartupError
+from bot.core.contract import Adapter, Staff, StartupError, community_name
 from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, error_reply
 
@@ -95,6 +95,19 @@ async def written_before_ack(work: Awaitable[Reply], acked: _AckOnce) -> Reply:
     return reply
 
 
+def workspace_staff(workspace: SlackWorkspaceConfig, index: int) -> Staff:
+    """The staff of a workspace configured as a community of its own (slack.workspaces[index])."""
+    team = workspace.team_id.strip()
+    return Staff(
+        place=Place("slack", workspace.mod_channel, team),
+        setting=f"slack.workspaces[{index}].mod_channel",
+        moderator_ids=frozenset(workspace.moderator_ids),
+        admin_ids=frozenset(workspace.admin_ids),
+        community=community_name("slack", team),
+        audit=Place("slack", workspace.audit_channel, team) if workspace.audit_channel else None,
+    )
+
+
 class SlackAdapter(Adapter):
     """Slack through slack-bolt's AsyncApp, in Socket Mode or over HTTP.
 
@@ -116,6 +129,7 @@ class SlackAdapter(Adapter):
             moderator_ids=frozenset(cfg.moderator_ids),
             admin_ids=frozenset(cfg.admin_ids),
         )
+        self.communities = {w.team_id.strip(): workspace_staff(w, i) for i, w in enumerate(cfg.workspaces)}
         base_url = cfg.api_url if cfg.api_url.endswith("/") else cfg.api_url + "/"
         # Our own Web API calls. bolt gets a token-less client of the same API and our `authorize` below, so it
         # neither needs the token at construction nor calls auth.test on its own: start() does that once.
@@ -136,7 +150,9 @@ class SlackAdapter(Adapter):
             request_verification_enabled=True,  # HTTP requests without a valid, fresh signature get 401
             process_before_response=False,  # ack() goes back to Slack at once; the work continues after
         )
-        self._groups = GroupMembers(self.client, {i for i in [*cfg.moderator_ids, *cfg.admin_ids] if is_group(i)})
+        staff_ids = [*cfg.moderator_ids, *cfg.admin_ids, *(i for w in cfg.workspaces for i in w.moderator_ids),
+                     *(i for w in cfg.workspaces for i in w.admin_ids)]
+        self._groups = GroupMembers(self.client, {i for i in staff_ids if is_group(i)})
         self._names = DisplayNames(self.client)
         self._channel_names = ChannelNames(self.client)
         self._replies = Responder(self.client, self)
@@ -337,6 +353,10 @@ class SlackAdapter(Adapter):
         """conversations.info's name, cached; the id when Slack won't say."""
         return await self._channel_names.get(channel)
 
+    async def guild_of(self, channel: str) -> str | None:
+        """The workspace a channel belongs to (conversations.info's context_team_id), cached."""
+        return await self._channel_names.team(channel)
+
     # -- requests: translated by inbound.py, answered by respond.py ------------------------------------------
 
     def _register(self) -> None:
@@ -360,10 +380,11 @@ class SlackAdapter(Adapter):
             except Exception:
                 log.exception("platform=slack command=%s failed", what)
 
-    async def member(self, user_id: str, name: str | None = None) -> Member:
-        """The core's Member for a Slack user, with the configured user groups they belong to."""
+    async def member(self, user_id: str, name: str | None = None, team: str | None = None) -> Member:
+        """The core's Member for a Slack user in workspace `team`, with the configured user groups they belong
+        to."""
         groups = await self._groups.containing(user_id)
-        return self.core.member("slack", user_id, name or user_id, ids=groups)
+        return self.core.member("slack", user_id, name or user_id, ids=groups, guild=team)
 
     def _command_listener(self, spec: CommandSpec) -> Any:
         async def on_command(ack: Any, body: dict[str, Any], respond: Any) -> None:
@@ -376,7 +397,7 @@ class SlackAdapter(Adapter):
     async def _run_command(self, spec: CommandSpec, body: dict[str, Any], respond: Any) -> None:
         sender = inbound.command_sender(body)
         text = inbound.command_text(body)
-        member = await self.member(sender.user, sender.name)
+        member = await self.member(sender.user, sender.name, sender.team)
         if body.get("trigger_id") and opens_form(spec, member, has_args=bool(text.strip())):
             await self._open_form(spec, body["trigger_id"], sender, respond)
             return
@@ -400,7 +421,7 @@ class SlackAdapter(Adapter):
         async with _AckOnce(ack) as acked, self._work(f"/{name}"):
             sender = inbound.form_sender(body, view)
             args = form_args(self.core.command(name), inbound.form_values(view))
-            member = await self.member(sender.user, sender.name)
+            member = await self.member(sender.user, sender.name, sender.team)
             reply = await written_before_ack(self.core.dispatch(Invocation(name, member, sender.place, args)),
                                              acked)
             await self._replies.deliver(reply, sender, None, f"/{name}")
@@ -419,7 +440,7 @@ class SlackAdapter(Adapter):
         message = body.get("message") or {}
         link = self.permalink(sender.channel, inbound.shortcut_ts(body), (body.get("team") or {}).get("domain"),
                               message.get("thread_ts"))
-        member = await self.member(sender.user, sender.name)
+        member = await self.member(sender.user, sender.name, sender.team)
         reply = await written_before_ack(
             self.core.dispatch(Invocation(spec.name, member, sender.place, inbound.shortcut_args(body, link))), acked)
         try:
@@ -436,7 +457,7 @@ class SlackAdapter(Adapter):
             if not sender.channel:
                 log.warning("platform=slack command=button:%s pressed outside a channel; ignored", value)
                 return
-            member = await self.member(sender.user, sender.name)
+            member = await self.member(sender.user, sender.name, sender.team)
             ref = inbound.pressed_on(body, sender.channel)
             reply = await written_before_ack(self.core.dispatch_action(Action(value, member, sender.place, ref)),
                                              acked)
@@ -447,7 +468,7 @@ class SlackAdapter(Adapter):
                 return
             await self._replies.deliver(reply, sender, respond, what)
 
-    async def _on_message(self, event: dict[str, Any]) -> None:
+    async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         # Events are acknowledged by bolt before this runs, so the scan never holds Slack up.
         async with self._work("message"):
             if not inbound.is_member_post(event):
@@ -455,9 +476,10 @@ class SlackAdapter(Adapter):
             channel, ts = event.get("channel", ""), str(event.get("ts", ""))
             name = await self.user_name(event["user"])
             link = self.permalink(channel, ts, None, event.get("thread_ts"))
-            role = (await self.member(event["user"], name)).role
+            team = event.get("team") or body.get("team_id")
+            role = (await self.member(event["user"], name, team)).role
             await self.core.on_message(dataclasses.replace(inbound.incoming_message(event, name, link),
-                                                           author_role=role))
+                                                           author_role=role, guild=team))
 
     # -- small look-ups ---------------------------------------------------------------------------------------
 

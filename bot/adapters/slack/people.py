@@ -87,24 +87,34 @@ class DisplayNames:
 
 
 class ChannelNames:
-    """Channels' names via conversations.info, cached for a while; the id when Slack won't say."""
+    """Channels' names and workspaces via conversations.info, cached for a while; the id when Slack won't say."""
 
     def __init__(self, client: AsyncWebClient, ttl: float = NAME_TTL) -> None:
         self.client = client
         self.ttl = ttl
-        self._cache: dict[str, tuple[float, str]] = {}
+        self._cache: dict[str, tuple[float, str, str | None]] = {}
 
     async def get(self, channel: str) -> str:
+        found = await self._info(channel)
+        return found[0] if found is not None else channel
+
+    async def team(self, channel: str) -> str | None:
+        """The workspace the channel belongs to (context_team_id), None when Slack won't say."""
+        found = await self._info(channel)
+        return found[1] if found is not None else None
+
+    async def _info(self, channel: str) -> tuple[str, str | None] | None:
         hit = self._cache.get(channel)
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
-            return hit[1]
+            return hit[1], hit[2]
         try:
             info = (await self.client.conversations_info(channel=channel)).get("channel") or {}
         except API_ERRORS as exc:
             log.debug("platform=slack conversations.info %s failed: %s", channel, reason(exc))
-            return channel  # not cached: a missing scope or invitation may be fixed while the bot runs
+            return None  # not cached: a missing scope or invitation may be fixed while the bot runs
         name = str(info.get("name") or channel)
+        team = info.get("context_team_id") or None
         if len(self._cache) > NAMES_MAX:
             self._cache.clear()
-        self._cache[channel] = (time.monotonic(), name)
-        return name
+        self._cache[channel] = (time.monotonic(), name, team)
+        return name, team

@@ -29,7 +29,7 @@ from bot.adapters.slack.respond import Responder
 from bot.core.commands import CommandSpec, Option
 from bot.core.core import Core
 from bot.core.permissions import allowed
-from bot.core.records import Invocation, Member, Role
+from bot.core.records import Invocation, Member, Place, Role
 
 log = logging.getLogger("bot.slack")
 
@@ -41,7 +41,7 @@ OPTION_TEXT_MAX = 75
 OPTION_VALUE_MAX = 150
 NO_CHOICE = "Please pick one of the suggestions (type a few words to search)."
 
-MemberOf = Callable[[str, str | None], Awaitable[Member]]
+MemberOf = Callable[[str, str | None, str | None], Awaitable[Member]]
 Work = Callable[[str], contextlib.AbstractAsyncContextManager[None]]
 
 
@@ -124,7 +124,10 @@ class Picker:
             if spec is not None and await self.may_run(spec, body):
                 typed = str(body.get("value") or "")
                 try:
-                    pairs = await asyncio.wait_for(self.core.autocomplete(command, option, typed), OPTIONS_DEADLINE)
+                    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+                    place = Place("slack", (body.get("channel") or {}).get("id", ""), team)
+                    pairs = await asyncio.wait_for(self.core.autocomplete(command, option, typed, place),
+                                                   OPTIONS_DEADLINE)
                 except TimeoutError:
                     log.warning("platform=slack command=/%s search took longer than %.1fs", command,
                                 OPTIONS_DEADLINE)
@@ -134,7 +137,8 @@ class Picker:
         if spec.role == Role.MEMBER:  # everyone may: no need to look up their groups while Slack waits
             return True
         user = (body.get("user") or {}).get("id", "")
-        return allowed(await self.member(user, None), spec.role)
+        team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+        return allowed(await self.member(user, None, team), spec.role)
 
     async def on_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         command, option = picked_command(str(view.get("callback_id") or ""))
@@ -145,7 +149,7 @@ class Picker:
         await ack()  # closes the modal; the answer follows as a private message
         async with self.work(f"/{command}"):
             sender = inbound.form_sender(body, view)
-            member = await self.member(sender.user, sender.name)
+            member = await self.member(sender.user, sender.name, sender.team)
             reply = await self.core.dispatch(Invocation(command, member, sender.place, {option: value}))
             await self.replies.deliver(reply, sender, self.respond(view), f"/{command}")
 

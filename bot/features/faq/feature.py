@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.commands import Option, action, command, completer
-from bot.core.contract import Feature
+from bot.core.contract import DEFAULT_COMMUNITY, Feature
 from bot.core.records import Action, Button, Invocation, Member, Place, Reply, Role, reload_refused
 from bot.core.storage import Storage
 from bot.features.faq.feedback import RATINGS, EntryStats, FeedbackLog, rating_buttons, rewrite_first, thanks
 from bot.features.faq.gaps import Gap, GapLog
-from bot.features.faq.knowledge import Entry, KnowledgeBase, KnowledgeBaseError, load_knowledge_base
+from bot.features.faq.knowledge import Entry, KnowledgeBase, KnowledgeBaseError
+from bot.features.faq.library import DECLINE_ID, Library
 from bot.features.faq.safety import Safety, classify
 from bot.features.faq.search import SearchIndex, fold
-from bot.features.faq.topics import DECLINE, mix, topic_model_for
-from bot.language.corpus import bundled
+from bot.features.faq.topics import TopicModel, mix
 from bot.language.risk import shared_risk_model
 
 log = logging.getLogger(__name__)
@@ -35,35 +35,7 @@ _MARKUP = re.compile(r"<[@#!:&/][^<>]{0,80}>|@(?:everyone|here|channel)\b|[*_~`|
 _COMBINING = "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _MARK_STACKS = re.compile(f"([{_COMBINING}]{{1,2}})[{_COMBINING}]+")
 RUNNER_UP_GAP = 0.08  # confidences this close: the second entry may well be what they meant
-DECLINE_ID = DECLINE
 DECLINE_MARGIN = 0.15
-EXAMPLE_WORDS = 60
-
-
-def build_index(kb: KnowledgeBase) -> SearchIndex:
-    """The KB's entries, each also findable by the bundled labelled questions members asked about it, and a
-    pseudo-entry of questions the KB should decline (other treatments, chit-chat, ketamine for pets)."""
-    examples: dict[str | None, list[str]] = {}
-    for row in bundled("faq_examples"):
-        examples.setdefault(row.get("entry"), []).append(row["text"])
-    for row in bundled("faq"):
-        if row.get("expect"):
-            examples.setdefault(row["expect"][0], []).append(row["text"])
-        elif row.get("label") == "off_topic":
-            examples.setdefault(None, []).append(row["text"])
-    # Long stories carry many words beside the question ("botox copays" in a question about cost): only the short
-    # examples sharpen the index, the long ones would blur it.
-    examples = {k: [t for t in v if len(t.split()) <= EXAMPLE_WORDS] for k, v in examples.items()}
-    entries = [replace(e, questions=(*e.questions, *examples.get(e.id, ()))) for e in kb.entries]
-    if examples.get(None) and kb.entries:
-        entries.append(replace(kb.entries[0], id=DECLINE_ID, title="(not in the knowledge base)", answer="",
-                               questions=tuple(examples[None]), tags=(), related=()))
-    return SearchIndex(entries, kb.lexicon)
-
-
-def own_questions(kb: KnowledgeBase, index: SearchIndex) -> frozenset[str]:
-    """The KB's own titles and questions as the search reads them."""
-    return frozenset(index.rewrite(fold(q)) for e in kb.entries for q in (e.title, *e.questions))
 
 
 @dataclass(frozen=True)
@@ -97,48 +69,71 @@ class Faq(Feature):
 
     name = "faq"
 
-    def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.45) -> None:
+    def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.45,
+                 community_paths: Mapping[str, Path] | None = None) -> None:
         self.storage = storage
         # Told about every crisis question, so the moderators can reach out (wired to wellbeing by the assembly).
         self.crisis_listeners: list[Callable[[Member, Place, str], Awaitable[None]]] = []
         self.path = Path(path)
         self.min_confidence = min_confidence
-        self.kb: KnowledgeBase = load_knowledge_base(self.path)
-        self.index = build_index(self.kb)
-        self.topic_model = topic_model_for(self.kb)
-        self.own_questions = own_questions(self.kb, self.index)
+        # The shared knowledge base under DEFAULT_COMMUNITY, and one per community with a folder of its own.
+        self.libraries: dict[str, Library] = {DEFAULT_COMMUNITY: Library.load(self.path)}
+        for community, own in (community_paths or {}).items():
+            self.libraries[community] = Library.load(own)
+
+    def library(self, community: str = DEFAULT_COMMUNITY) -> Library:
+        """The knowledge base a community reads: its own, or the shared one."""
+        return self.libraries.get(community) or self.libraries[DEFAULT_COMMUNITY]
+
+    # The shared knowledge base's parts, for the CLI, benchmarks and tests.
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self.libraries[DEFAULT_COMMUNITY].kb
+
+    @property
+    def index(self) -> SearchIndex:
+        return self.libraries[DEFAULT_COMMUNITY].index
+
+    @property
+    def topic_model(self) -> TopicModel | None:
+        return self.libraries[DEFAULT_COMMUNITY].topic_model
+
+    @topic_model.setter
+    def topic_model(self, model: TopicModel | None) -> None:
+        self.libraries[DEFAULT_COMMUNITY].topic_model = model
 
     # -- the engine ---------------------------------------------------------------------------------------
 
-    def reload(self) -> list[str]:
-        """Re-read the folder. On any problem keep serving the current KB and return the problems."""
+    def reload(self, community: str = DEFAULT_COMMUNITY) -> list[str]:
+        """Re-read a community's folder. On any problem keep serving the current KB and return the problems."""
+        # The shared folder is `path`, which tools and tests may point elsewhere before reloading.
+        folder = self.path if community not in self.libraries or community == DEFAULT_COMMUNITY \
+            else self.libraries[community].path
         try:
-            kb = load_knowledge_base(self.path)
-            index = build_index(kb)
+            fresh = Library.load(folder)
         except KnowledgeBaseError as exc:
             return [str(p) for p in exc.problems]
-        # Swapped together: a reader never sees a new KB with an old index.
-        self.kb, self.index, self.topic_model, self.own_questions = (kb, index, topic_model_for(kb),
-                                                                     own_questions(kb, index))
+        self.libraries[community if community in self.libraries else DEFAULT_COMMUNITY] = fresh
         return []
 
-    def find(self, query: str) -> Answer:
-        """Answer one question without side effects."""
+    def find(self, query: str, community: str = DEFAULT_COMMUNITY) -> Answer:
+        """Answer one question from a community's knowledge base, without side effects."""
+        lib = self.library(community)
         # Stacks of combining marks ("zalgo") go before the question is cut to length, so they cannot push the
         # words out; at most two marks per letter are kept, enough for any language.
         query = _MARK_STACKS.sub(r"\1", query[: MAX_QUERY * 20])
-        listed = self.index.rewrite(fold(query)) in self.own_questions
-        safety = classify(query, self.kb.safety, self.index.rewrite, shared_risk_model(), listed=listed)
+        listed = lib.index.rewrite(fold(query)) in lib.own_questions
+        safety = classify(query, lib.kb.safety, lib.index.rewrite, shared_risk_model(), listed=listed)
         query = query.strip()[:MAX_QUERY]
         if safety is not None:
-            text = self.kb.safety.crisis_reply if safety == "crisis" else self.kb.safety.unsafe_reply
+            text = lib.kb.safety.crisis_reply if safety == "crisis" else lib.kb.safety.unsafe_reply
             return Answer(query, None, 0.0, (), safety, text)
         text = _MARKUP.sub(" ", query)
-        hits = self.index.search(text, limit=5)
+        hits = lib.index.search(text, limit=5)
         # One word says too little for the model to guess which entry is meant ("treatment"): the word ranking's
         # own specificity check decides those alone.
-        if self.topic_model is not None and len(self.index.analyse(text).terms) > 1:
-            hits = mix(hits, self.topic_model.probabilities(self.index.rewrite(fold(text))), self.index.by_id)[:5]
+        if lib.topic_model is not None and len(lib.index.analyse(text).terms) > 1:
+            hits = mix(hits, lib.topic_model.probabilities(lib.index.rewrite(fold(text))), lib.index.by_id)[:5]
         # Nearest to questions the KB should not answer, and no entry stands out clearly enough to overrule that.
         declined = bool(hits) and hits[0].entry.id == DECLINE_ID
         hits = [h for h in hits if h.entry.id != DECLINE_ID]
@@ -150,48 +145,56 @@ class Faq(Feature):
         suggestions = tuple(h.entry for h in hits[:3] if h.confidence >= SUGGESTION_FLOOR)
         return Answer(query, None, hits[0].confidence if hits else 0.0, suggestions, None)
 
-    def is_crisis(self, text: str) -> bool:
+    def is_crisis(self, text: str, community: str = DEFAULT_COMMUNITY) -> bool:
         """Whether a member's words read as a crisis (the same judgement /faq uses), for channel messages."""
-        return classify(text, self.kb.safety, self.index.rewrite, shared_risk_model()) == "crisis"
+        lib = self.library(community)
+        return classify(text, lib.kb.safety, lib.index.rewrite, shared_risk_model()) == "crisis"
 
-    async def ask(self, query: str) -> Answer:
+    def crisis_reply(self, community: str = DEFAULT_COMMUNITY) -> str:
+        """The crisis resources text of a community's knowledge base."""
+        return self.library(community).kb.safety.crisis_reply
+
+    async def ask(self, query: str, community: str = DEFAULT_COMMUNITY) -> Answer:
         """Answer, and remember questions the KB could not answer confidently."""
-        answer = self.find(query)
+        answer = self.find(query, community)
         if answer.entry is None and answer.safety is None and fold(query):
-            await self._record_gap(answer)
+            await self._record_gap(answer, community)
         return answer
 
-    async def _record_gap(self, answer: Answer) -> None:
+    async def _record_gap(self, answer: Answer, community: str) -> None:
         if self.storage is None:
             return
-        words = sorted(set(fold(answer.query).split()) - self.kb.lexicon.stopwords) or fold(answer.query).split()
+        stopwords = self.library(community).kb.lexicon.stopwords
+        words = sorted(set(fold(answer.query).split()) - stopwords) or fold(answer.query).split()
         best = answer.suggestions[0].id if answer.suggestions else None
-        await GapLog(self.storage).record(" ".join(words), answer.query, best, answer.confidence)
+        await GapLog(self.storage, community).record(" ".join(words), answer.query, best, answer.confidence)
 
-    async def gaps(self, limit: int = 20) -> list[Gap]:
+    async def gaps(self, limit: int = 20, community: str = DEFAULT_COMMUNITY) -> list[Gap]:
         """The most asked questions without a confident answer."""
-        return [] if self.storage is None else await GapLog(self.storage).top(limit)
+        return [] if self.storage is None else await GapLog(self.storage, community).top(limit)
 
-    async def answered(self, entry: Entry) -> None:
+    async def answered(self, entry: Entry, community: str = DEFAULT_COMMUNITY) -> None:
         """Count one answer given with `entry`, for /faq-stats."""
         if self.storage is None:
             return
         try:
-            await FeedbackLog(self.storage).answered(entry.id)
+            await FeedbackLog(self.storage, community).answered(entry.id)
         except Exception as exc:  # a count must never cost a member their answer (a full disk, a locked file)
             log.warning("could not count an answer with %s: %s", entry.id, exc)
 
-    async def stats(self) -> list[EntryStats]:
+    async def stats(self, community: str = DEFAULT_COMMUNITY) -> list[EntryStats]:
         """Every entry of the knowledge base with how often it was given and rated, the ones to rewrite first."""
-        counts = {} if self.storage is None else await FeedbackLog(self.storage).counts()
-        return rewrite_first(EntryStats(e.id, e.title, *counts.get(e.id, (0, 0, 0))) for e in self.kb.entries)
+        counts = {} if self.storage is None else await FeedbackLog(self.storage, community).counts()
+        entries = self.library(community).kb.entries
+        return rewrite_first(EntryStats(e.id, e.title, *counts.get(e.id, (0, 0, 0))) for e in entries)
 
     # -- replies ------------------------------------------------------------------------------------------
 
     def entry_reply(self, entry: Entry, *, ephemeral: bool = True, share: bool = True,
-                    runner_up: Entry | None = None) -> Reply:
+                    runner_up: Entry | None = None, community: str = DEFAULT_COMMUNITY) -> Reply:
+        kb = self.library(community).kb
         related = [runner_up] if runner_up is not None else []
-        related += [e for e in (self.kb.get(r) for r in entry.related)
+        related += [e for e in (kb.get(r) for r in entry.related)
                     if e is not None and (runner_up is None or e.id != runner_up.id)]
         buttons = [Button(e.title, f"faq:show:{e.id}") for e in related][:4]
         if share and ephemeral:
@@ -199,15 +202,15 @@ class Faq(Feature):
         buttons.extend(rating_buttons(entry.id))
         return Reply(
             title=entry.title, text=entry.answer, sources=entry.sources, buttons=tuple(buttons),
-            footer=self.kb.safety.disclaimer, ephemeral=ephemeral,
+            footer=kb.safety.disclaimer, ephemeral=ephemeral,
         )
 
-    def answer_reply(self, answer: Answer) -> Reply:
+    def answer_reply(self, answer: Answer, community: str = DEFAULT_COMMUNITY) -> Reply:
         if answer.safety is not None:
             return Reply(title="Please take care" if answer.safety == "crisis" else "I can't help with that",
                          text=answer.safety_text or "", ephemeral=True)
         if answer.entry is not None:
-            return self.entry_reply(answer.entry, runner_up=answer.runner_up)
+            return self.entry_reply(answer.entry, runner_up=answer.runner_up, community=community)
         if answer.suggestions:
             return Reply(
                 title="I'm not sure I understood",
@@ -222,12 +225,13 @@ class Faq(Feature):
                  "with /faq-topics. Our moderators read the questions I couldn't answer.",
         )
 
-    def topics_reply(self) -> Reply:
+    def topics_reply(self, community: str = DEFAULT_COMMUNITY) -> Reply:
+        kb = self.library(community).kb
         fields = tuple(
-            (topic, "\n".join(f"• {e.title}" for e in entries)[:1000]) for topic, entries in self.kb.topics()
+            (topic, "\n".join(f"• {e.title}" for e in entries)[:1000]) for topic, entries in kb.topics()
         )
         return Reply(title="What I can answer", text="Ask with /faq followed by your question, in your own words.",
-                     fields=fields, footer=self.kb.safety.disclaimer)
+                     fields=fields, footer=kb.safety.disclaimer)
 
     # -- commands -----------------------------------------------------------------------------------------
 
@@ -235,14 +239,15 @@ class Faq(Feature):
     async def cmd_faq(self, inv: Invocation) -> Reply:
         """Ask a question about ketamine for migraine and get a short, cited answer."""
         question = inv.args.get("question", "").strip()
+        community = self.host.community(inv.place)
         if not question or fold(question) in _TOPIC_WORDS:
-            return self.topics_reply()
+            return self.topics_reply(community)
         if question.startswith("entry:"):  # what autocomplete sends when a member picks a suggestion
-            entry = self.kb.get(question.removeprefix("entry:"))
+            entry = self.library(community).kb.get(question.removeprefix("entry:"))
             if entry is not None:
-                await self.answered(entry)
-                return self.entry_reply(entry)
-        answer = await self.ask(question)
+                await self.answered(entry, community)
+                return self.entry_reply(entry, community=community)
+        answer = await self.ask(question, community)
         if answer.safety == "crisis":
             for listener in self.crisis_listeners:
                 try:
@@ -250,30 +255,32 @@ class Faq(Feature):
                 except Exception:  # the member's own reply (the resources) must never fail because of this
                     log.exception("a crisis listener failed")
         if answer.entry is not None:
-            await self.answered(answer.entry)
-        return self.answer_reply(answer)
+            await self.answered(answer.entry, community)
+        return self.answer_reply(answer, community)
 
     @command("faq-topics")
     async def cmd_topics(self, inv: Invocation) -> Reply:
         """List every topic the FAQ can answer."""
-        return self.topics_reply()
+        return self.topics_reply(self.host.community(inv.place))
 
     @command("faq-reload", role=Role.ADMIN)
     async def cmd_reload(self, inv: Invocation) -> Reply:
         """Admins: re-read the faq/ folder; on errors the current answers stay in place."""
-        problems = self.reload()
+        community = self.host.community(inv.place)
+        problems = self.reload(community)
+        lib = self.library(community)
         if self.storage is not None:
-            await self.storage.audit(inv.member.id, "faq.reload", str(self.path),
+            await self.storage.audit(inv.member.id, "faq.reload", str(lib.path),
                                      "ok" if not problems else f"{len(problems)} problem(s)")
         if problems:
             return reload_refused("the knowledge base",
-                                  f"Still serving the previous version ({len(self.kb.entries)} entries).", problems)
-        return Reply(title="Knowledge base reloaded", text=f"Now serving {len(self.kb.entries)} entries.")
+                                  f"Still serving the previous version ({len(lib.kb.entries)} entries).", problems)
+        return Reply(title="Knowledge base reloaded", text=f"Now serving {len(lib.kb.entries)} entries.")
 
     @command("faq-gaps", role=Role.ADMIN)
     async def cmd_gaps(self, inv: Invocation) -> Reply:
         """Admins: the questions members asked most that had no confident answer."""
-        rows = await self.gaps()
+        rows = await self.gaps(community=self.host.community(inv.place))
         if not rows:
             return Reply(title="Knowledge gaps", text="No unanswered questions recorded yet.")
         lines = [f"{g.asked}× {g.example}" + (f"  (closest: {g.closest})" if g.closest else "") for g in rows]
@@ -283,8 +290,9 @@ class Faq(Feature):
     @command("faq-stats", role=Role.ADMIN)
     async def cmd_stats(self, inv: Invocation) -> Reply:
         """Admins: how often each FAQ answer was given and how members rated it, beside the gaps."""
-        lines = [s.line() for s in await self.stats()]
-        gaps = [f"{g.asked}× {g.example}" for g in await self.gaps(STATS_GAPS)]
+        community = self.host.community(inv.place)
+        lines = [s.line() for s in await self.stats(community)]
+        gaps = [f"{g.asked}× {g.example}" for g in await self.gaps(STATS_GAPS, community)]
         return Reply(title="FAQ answers: asked and rated", text="\n".join(lines) or "The knowledge base is empty.",
                      fields=(("Asked most without a confident answer",
                               "\n".join(gaps) or "None recorded yet."),),
@@ -292,9 +300,10 @@ class Faq(Feature):
                             "/faq-gaps lists every unanswered question.")
 
     @completer("faq", "question")
-    async def complete_question(self, partial: str) -> list[tuple[str, str]]:
+    async def complete_question(self, partial: str, community: str) -> list[tuple[str, str]]:
         """(label, value) pairs: entry titles matching what the member has typed so far."""
-        return [(e.title, f"entry:{e.id}") for e in self.index.complete(partial[:MAX_QUERY], limit=26)
+        index = self.library(community).index
+        return [(e.title, f"entry:{e.id}") for e in index.complete(partial[:MAX_QUERY], limit=26)
                 if e.id != DECLINE_ID][:25]
 
     @action("faq")
@@ -305,19 +314,20 @@ class Faq(Feature):
             len(parts) == 3 and parts[0] == "rate" and parts[2] in RATINGS)
         if not valid:
             return Reply(text="That button is not valid any more.")
-        entry = self.kb.get(parts[1])
+        community = self.host.community(act.place)
+        entry = self.library(community).kb.get(parts[1])
         if entry is None:
             return Reply(text="That answer is no longer in the knowledge base. Try /faq-topics.")
         if parts[0] == "rate":
-            return await self.rate(act.member, entry, RATINGS[parts[2]])
+            return await self.rate(act.member, entry, RATINGS[parts[2]], community)
         if parts[0] == "share":
-            return self.entry_reply(entry, ephemeral=False, share=False)
-        await self.answered(entry)
-        return self.entry_reply(entry)
+            return self.entry_reply(entry, ephemeral=False, share=False, community=community)
+        await self.answered(entry, community)
+        return self.entry_reply(entry, community=community)
 
-    async def rate(self, member: Member, entry: Entry, helpful: bool) -> Reply:
+    async def rate(self, member: Member, entry: Entry, helpful: bool, community: str = DEFAULT_COMMUNITY) -> Reply:
         """Record one member's rating of an answer (one per member and entry; rating again changes it)."""
         if self.storage is None:
             return Reply(text="Thanks! Ratings are not being recorded right now.")
-        before = await FeedbackLog(self.storage).rate(entry.id, member.id, helpful)
+        before = await FeedbackLog(self.storage, community).rate(entry.id, member.id, helpful)
         return Reply(text=thanks(helpful, before))

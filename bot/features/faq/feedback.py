@@ -60,40 +60,45 @@ def rewrite_first(stats: Iterable[EntryStats]) -> list[EntryStats]:
 
 
 class FeedbackLog:
-    """The `faq_answers` and `faq_ratings` tables."""
+    """The `faq_answers` and `faq_ratings` tables of one community."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, community: str = "") -> None:
         self.storage = storage
+        self.community = community
 
     async def answered(self, entry_id: str) -> None:
         """Count one answer given with this entry."""
         async with self.storage.transaction() as db:
             await db.execute(
-                "INSERT INTO faq_answers(entry_id) VALUES (?) ON CONFLICT(entry_id) DO UPDATE SET "
-                "answered = faq_answers.answered + 1, last_answered = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-                (entry_id,),
+                "INSERT INTO faq_answers(community, entry_id) VALUES (?, ?) ON CONFLICT(community, entry_id) DO "
+                "UPDATE SET answered = faq_answers.answered + 1, "
+                "last_answered = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                (self.community, entry_id),
             )
 
     async def rate(self, entry_id: str, member: str, helpful: bool) -> bool | None:
         """Record a member's rating of an entry, replacing any earlier one; returns the earlier one (or None)."""
         async with self.storage.transaction() as db:
             rows = list(await db.execute_fetchall(
-                "SELECT helpful FROM faq_ratings WHERE entry_id = ? AND member = ?", (entry_id, member)))
+                "SELECT helpful FROM faq_ratings WHERE community = ? AND entry_id = ? AND member = ?",
+                (self.community, entry_id, member)))
             await db.execute(
-                "INSERT INTO faq_ratings(entry_id, member, helpful) VALUES (?, ?, ?) ON CONFLICT(entry_id, member) "
+                "INSERT INTO faq_ratings(community, entry_id, member, helpful) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(community, entry_id, member) "
                 "DO UPDATE SET helpful = excluded.helpful, rated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-                (entry_id, member, int(helpful)),
+                (self.community, entry_id, member, int(helpful)),
             )
         return bool(rows[0][0]) if rows else None
 
     async def counts(self) -> dict[str, tuple[int, int, int]]:
         """entry id -> (answers given, 👍, 👎)."""
         found: dict[str, tuple[int, int, int]] = {}
-        for row in await self.storage.fetchall("SELECT entry_id, answered FROM faq_answers"):
+        for row in await self.storage.fetchall("SELECT entry_id, answered FROM faq_answers WHERE community = ?",
+                                               (self.community,)):
             found[row["entry_id"]] = (row["answered"], 0, 0)
         for row in await self.storage.fetchall(
                 "SELECT entry_id, SUM(helpful) AS up, COUNT(*) - SUM(helpful) AS down FROM faq_ratings "
-                "GROUP BY entry_id"):
+                "WHERE community = ? GROUP BY entry_id", (self.community,)):
             asked = found.get(row["entry_id"], (0, 0, 0))[0]
             found[row["entry_id"]] = (asked, int(row["up"] or 0), int(row["down"] or 0))
         return found

@@ -15,24 +15,26 @@ class Gap:
 
 
 class GapLog:
-    """The `faq_gaps` table: one row per distinct question (by its sorted content words)."""
+    """The `faq_gaps` table of one community: one row per distinct question (by its sorted content words)."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, community: str = "") -> None:
         self.storage = storage
+        self.community = community
 
     async def record(self, key: str, example: str, closest: str | None, score: float) -> None:
         async with self.storage.transaction() as db:
             await db.execute(
-                "INSERT INTO faq_gaps(query_key, example, best_entry, best_score) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(query_key) DO UPDATE SET asked = asked + 1, last_seen = "
+                "INSERT INTO faq_gaps(community, query_key, example, best_entry, best_score) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(community, query_key) DO UPDATE SET asked = asked + 1, last_seen = "
                 "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), best_entry = excluded.best_entry, "
                 "best_score = excluded.best_score",
-                (key[:300], example[:300], closest, score),
+                (self.community, key[:300], example[:300], closest, score),
             )
 
     async def top(self, limit: int = 20) -> list[Gap]:
         """The most asked first, then the most recent."""
         rows = await self.storage.fetchall(
-            "SELECT example, asked, best_entry FROM faq_gaps ORDER BY asked DESC, last_seen DESC LIMIT ?", (limit,)
+            "SELECT example, asked, best_entry FROM faq_gaps WHERE community = ? "
+            "ORDER BY asked DESC, last_seen DESC LIMIT ?", (self.community, limit)
         )
         return [Gap(r["example"], r["asked"], r["best_entry"]) for r in rows]

@@ -8,7 +8,7 @@ import logging
 import time
 from dataclasses import replace
 
-from bot.core.contract import Host
+from bot.core.contract import DEFAULT_COMMUNITY, Host
 from bot.core.records import Action, Place, Reply, error_reply
 from bot.features.moderation import actions, render
 from bot.features.moderation.learning import Learning
@@ -129,13 +129,17 @@ class Decisions:
     async def announce(self, host: Host, item_id: int) -> None:
         """One line per decision in the audit channel of the item's platform (none when not configured)."""
         item = await self.queue.item(item_id)
-        channel = self.audit_channels.get(item.platform) if item is not None else None
-        if item is None or channel is None:
+        if item is None:
+            return
+        place = host.staff(item.platform, item.community).audit
+        if place is None and item.community == DEFAULT_COMMUNITY and item.platform in self.audit_channels:
+            place = Place(item.platform, self.audit_channels[item.platform])
+        if place is None:
             return
         case = await newest_case(self.queue.storage, item_id)
         if case is None:
             return  # a claim: not a decision
         try:
-            await host.post(Place(item.platform, channel), Reply(text=case.line(), ephemeral=False))
+            await host.post(place, Reply(text=case.line(), ephemeral=False))
         except Exception:
-            log.exception("could not post case %d to the audit channel %s", case.id, channel)
+            log.exception("could not post case %d to the audit channel %s", case.id, place.channel)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.commands import Option, action, command
-from bot.core.contract import Feature, IncomingMessage, SetupError
+from bot.core.contract import DEFAULT_COMMUNITY, Feature, IncomingMessage, SetupError
 from bot.core.records import Action, Invocation, MessageRef, Place, Reply, Role, error_reply, reload_refused
 from bot.core.storage import Storage
 from bot.features.moderation import actions, render
@@ -133,13 +133,13 @@ class Moderation(Feature):
 
     # -- messages ---------------------------------------------------------------------------------------
 
-    def mod_place(self, platform: str) -> Place | None:
-        """The moderators' channel on one platform, or None if its settings name none."""
-        return self.host.staff(platform).place
+    def mod_place(self, platform: str, community: str = DEFAULT_COMMUNITY) -> Place | None:
+        """The moderators' channel of a community on one platform, or None if its settings name none."""
+        return self.host.staff(platform, community).place
 
-    def watched(self, msg: IncomingMessage) -> bool:
+    def watched(self, msg: IncomingMessage, community: str) -> bool:
         """Whether a message is checked at all (scanning and the mention limit alike)."""
-        mod = self.mod_place(msg.ref.platform)
+        mod = self.mod_place(msg.ref.platform, community)
         if mod is not None and mod.channel == msg.ref.channel:
             return False  # moderators quoting spam to each other
         if msg.author_role >= Role.MODERATOR and not self.scan_staff:
@@ -148,9 +148,10 @@ class Moderation(Feature):
 
     async def on_message(self, msg: IncomingMessage) -> None:
         """Score a member's message; queue it for the moderators if it looks like spam or mentions too many."""
-        if not self.watched(msg):
+        community = self.host.community(msg.place)
+        if not self.watched(msg, community):
             return
-        if await self._mention_spam(msg) or not self.scanning:
+        if await self._mention_spam(msg, community) or not self.scanning:
             return
         await self.learning.ensure_loaded()
         self.host.meter.count("messages_scanned", platform=msg.ref.platform)
@@ -174,7 +175,7 @@ class Moderation(Feature):
         if not verdict.flagged:
             return
         candidate = Candidate(msg.ref.platform, msg.author_id, msg.author_name, msg.ref.channel, msg.ref, msg.link,
-                              msg.text)
+                              msg.text, community)
         deleted, auto_note = False, ""
         if verdict.auto_action:
             deleted, why = await actions.delete_message(self.host, msg.ref)
@@ -188,14 +189,14 @@ class Moderation(Feature):
                 {"message": msg.ref.encode(), "score": round(verdict.score, 3),
                  "reasons": stored_reasons(verdict)}, ensure_ascii=False))
 
-    async def _mention_spam(self, msg: IncomingMessage) -> bool:
+    async def _mention_spam(self, msg: IncomingMessage, community: str) -> bool:
         """Queue the message when its author reached the mention limit; returns whether it was queued."""
         found = self.mentions.check(msg.author_id, msg.ts, msg.mentions)
         if found is None:
             return False
         verdict = found.verdict(msg.ref.encode(), msg.text)
         candidate = Candidate(msg.ref.platform, msg.author_id, msg.author_name, msg.ref.channel, msg.ref, msg.link,
-                              msg.text)
+                              msg.text, community)
         # One open item per member: further mentions within the window join it instead of posting again.
         await self._enqueue(candidate, verdict, stored_reasons(verdict), source="mentions",
                             key=f"mentions:{msg.author_id}")
@@ -229,7 +230,8 @@ class Moderation(Feature):
             return error_reply("That button is not valid any more.")
         await self.learning.ensure_loaded()
         item = await self.queue.item(int(parts[0]))
-        if item is None:
+        if item is None or item.community != self.host.community(act.place):
+            # Another community's item is none of this moderator's business: it does not exist for them.
             return error_reply("That queue item no longer exists.")
         return await self.decisions.press(self.host, item, parts[1], parts[2:], act)
 
@@ -252,7 +254,8 @@ class Moderation(Feature):
         verdict = self._probe(text, author, f"{platform}:{channel}")
         reasons = [{"rule": REPORT_RULE, "weight": 0.0, "detail": f"reported by {inv.member.name}"},
                    *stored_reasons(verdict)]
-        candidate = Candidate(platform, author, author or "unknown", channel, ref, inv.args.get("link", ""), text)
+        candidate = Candidate(platform, author, author or "unknown", channel, ref, inv.args.get("link", ""), text,
+                              self.host.community(inv.place))
         item_id = await self._enqueue(candidate, verdict, reasons, source="report",
                                       report=(inv.member.id, report_key(platform, channel, ref, text)))
         if item_id is None:
@@ -269,12 +272,11 @@ class Moderation(Feature):
     @command("modqueue", role=Role.MODERATOR)
     async def cmd_queue(self, inv: Invocation) -> Reply:
         """Moderators: show the review queue of flagged and reported messages."""
-        total, waiting = await self.queue.waiting(QUEUE_LIST_MAX)
+        total, waiting = await self.queue.waiting(QUEUE_LIST_MAX, self.host.community(inv.place))
         return render.queue_list(total, waiting)
 
     async def gauges(self) -> dict[str, float]:
-        total, _ = await self.queue.waiting(0)
-        return {"queue_size": float(total)}
+        return {"queue_size": float(await self.queue.open_count())}
 
     @command("modlog", role=Role.MODERATOR,
              options=(Option("member", "Only decisions about this member (name or id)", rest=True),))
@@ -284,7 +286,7 @@ class Moderation(Feature):
         if len(member) > FILTER_MAX:
             return error_reply(f"That is longer than any member name I know (at most {FILTER_MAX} characters). "
                                "Try their name or id.")
-        cases, more = await read_cases(self.storage, member)
+        cases, more = await read_cases(self.storage, member, community=self.host.community(inv.place))
         return replace(modlog_reply(cases, more, member, 0), ephemeral=True)
 
     @action("modlog", role=Role.MODERATOR)
@@ -293,14 +295,14 @@ class Moderation(Feature):
         if not parts or not parts[0].isdigit() or len(parts[0]) > 9:
             return error_reply("That button is not valid any more.")
         offset, member = int(parts[0]), ":".join(parts[1:])[:FILTER_MAX]
-        cases, more = await read_cases(self.storage, member, offset=offset)
+        cases, more = await read_cases(self.storage, member, offset=offset, community=self.host.community(act.place))
         return replace(modlog_reply(cases, more, member, offset), ephemeral=True)
 
     @command("modstats", role=Role.MODERATOR)
     async def cmd_stats(self, inv: Invocation) -> Reply:
         """Moderators: figures on flagged messages, decisions and response times."""
         await self.learning.ensure_loaded()
-        history = await self.queue.history()
+        history = await self.queue.history(self.host.community(inv.place))
         state = render.scanning_state(self.scanner.rules, scanning=self.scanning, enabled=self.enabled,
                                       problem=self.rules_problem)
         return render.stats_reply(history, self.scanner, state)

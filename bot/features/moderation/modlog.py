@@ -79,10 +79,11 @@ _BY_MEMBER = (
 )
 
 
-async def read_cases(storage: Storage, member: str = "", *, offset: int = 0,
-                     limit: int = PAGE) -> tuple[list[Case], bool]:
-    """Decisions newest first (about `member`, by id or name, when given); and whether older ones remain."""
-    sql, args = _SQL, list(CASE_ACTIONS)
+async def read_cases(storage: Storage, member: str = "", *, offset: int = 0, limit: int = PAGE,
+                     community: str = "") -> tuple[list[Case], bool]:
+    """A community's decisions newest first (about `member`, by id or name, when given); and whether older ones
+    remain."""
+    sql, args = _SQL + " AND q.community = ?", [*CASE_ACTIONS, community]
     if member:
         sql += _BY_MEMBER
         pattern = "%:" + member.replace("%", "").replace("_", "")

@@ -36,7 +36,7 @@ class QueuePosts:
             item = await self.queue.item(item_id)
             if item is None:
                 return
-            staff = host.staff(item.platform)
+            staff = host.staff(item.platform, item.community)
             if staff.place is None:
                 log.warning("no moderators' channel is configured for %s: queue item #%d is only listed by "
                             "/modqueue (set %s)", item.platform, item.id, staff.setting)

@@ -82,6 +82,7 @@ class QueueItem:
     undone_decider: str = ""
     undone_by_name: str | None = None
     undone_at: float | None = None
+    community: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -103,6 +104,7 @@ class Candidate:
     ref: MessageRef | None
     link: str
     text: str
+    community: str = ""  # where it was posted: its moderators decide it
 
 
 @dataclass(frozen=True)
@@ -176,10 +178,10 @@ class ModQueue:
                 if dup:
                     return None, False
             rows = list(await db.execute_fetchall(
-                "SELECT id, reasons, score FROM mod_queue WHERE status = 'open' AND group_key = ? ORDER BY id LIMIT 1",
-                (key,)))
+                "SELECT id, reasons, score FROM mod_queue WHERE status = 'open' AND group_key = ? AND community = ? "
+                "ORDER BY id LIMIT 1", (key, cand.community)))
             if not rows and key == verdict.fingerprint:
-                rows = await self._similar_open_item(db, verdict.fingerprint, min_similarity)
+                rows = await self._similar_open_item(db, verdict.fingerprint, min_similarity, cand.community)
             if rows:
                 item_id, created = int(rows[0]["id"]), False
                 if report is not None:
@@ -203,11 +205,11 @@ class ModQueue:
                 cursor = await db.execute(
                     "INSERT INTO mod_queue(platform, author, author_name, channel, message_ref, link, text, normalised,"
                     " score, threshold, reasons, fingerprint, group_key, source, auto_removed, created_at, outcome,"
-                    " seen_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                    " seen_count, community) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
                     (cand.platform, cand.author, cand.author_name, f"{cand.platform}:{cand.channel}", ref, cand.link,
                      cand.text[:TEXT_STORED], verdict.normalised[:TEXT_STORED], verdict.score, verdict.threshold,
                      json.dumps(reasons, ensure_ascii=False), verdict.fingerprint, key, source, int(deleted), now,
-                     note))
+                     note, cand.community))
                 item_id, created = int(cursor.lastrowid or 0), True
             if cand.ref is not None:
                 cursor = await db.execute(
@@ -226,15 +228,15 @@ class ModQueue:
                 await db.execute("UPDATE mod_queue SET report_count = report_count + 1 WHERE id = ?", (item_id,))
         return item_id, created
 
-    async def _similar_open_item(self, db: Connection, fp: str, min_similarity: float) -> list[Row]:
+    async def _similar_open_item(self, db: Connection, fp: str, min_similarity: float, community: str) -> list[Row]:
         """The open item whose text is most like this one, if alike enough to be the same post reworded.
 
         Spammers vary a copy a little ("??" for "?", a word dropped); exact fingerprints would miss that, so
         the newest open items are compared by word-set similarity with the rules' near-duplicate bar.
         """
         candidates = await db.execute_fetchall(
-            "SELECT id, reasons, score, fingerprint FROM mod_queue WHERE status = 'open' "
-            "AND group_key NOT LIKE 'text:%' ORDER BY id DESC LIMIT 500")
+            "SELECT id, reasons, score, fingerprint FROM mod_queue WHERE status = 'open' AND community = ? "
+            "AND group_key NOT LIKE 'text:%' ORDER BY id DESC LIMIT 500", (community,))
         scored = [(fingerprint_similarity(fp, row["fingerprint"]), row) for row in candidates]
         best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
         return [best[1]] if best[1] is not None and best[0] >= max(min_similarity, 0.5) else []
@@ -259,22 +261,31 @@ class ModQueue:
             messages=messages, timeout_seconds=row["timeout_seconds"], claimed_by=row["claimed_by"],
             claimed_by_name=row["claimed_by_name"], claimed_at=row["claimed_at"], undone_status=row["undone_status"],
             undone_decider=row["undone_decider"], undone_by_name=row["undone_by_name"], undone_at=row["undone_at"],
+            community=row["community"],
         )
 
-    async def waiting(self, limit: int) -> tuple[int, list[WaitingItem]]:
-        """How many items are open, and the newest `limit` of them."""
+    async def open_count(self) -> int:
+        """How many items are open, in every community (the queue_size gauge)."""
         total = await self.storage.fetchone("SELECT count(*) AS n FROM mod_queue WHERE status = 'open'")
+        return int(total["n"]) if total else 0
+
+    async def waiting(self, limit: int, community: str = "") -> tuple[int, list[WaitingItem]]:
+        """How many items of a community are open, and the newest `limit` of them."""
+        total = await self.storage.fetchone(
+            "SELECT count(*) AS n FROM mod_queue WHERE status = 'open' AND community = ?", (community,))
         rows = await self.storage.fetchall(
             "SELECT id, author, author_name, score, reasons, created_at, seen_count, report_count, auto_removed, "
-            "claimed_by_name FROM mod_queue WHERE status = 'open' ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
+            "claimed_by_name FROM mod_queue WHERE status = 'open' AND community = ? "
+            "ORDER BY created_at DESC, id DESC LIMIT ?", (community, limit))
         items = [WaitingItem(r["id"], r["author"], r["author_name"], r["score"], json.loads(r["reasons"]),
                              r["created_at"], r["seen_count"], r["report_count"], bool(r["auto_removed"]),
                              r["claimed_by_name"]) for r in rows]
         return (total["n"] if total else len(items)), items
 
-    async def history(self) -> list[ItemHistory]:
-        """Every item ever queued, open or decided."""
-        rows = await self.storage.fetchall("SELECT status, source, reasons, created_at, decided_at FROM mod_queue")
+    async def history(self, community: str = "") -> list[ItemHistory]:
+        """Every item ever queued in a community, open or decided."""
+        rows = await self.storage.fetchall(
+            "SELECT status, source, reasons, created_at, decided_at FROM mod_queue WHERE community = ?", (community,))
         return [ItemHistory(r["status"], r["source"], json.loads(r["reasons"]), r["created_at"], r["decided_at"])
                 for r in rows]
 

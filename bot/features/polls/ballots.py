@@ -32,6 +32,7 @@ class Poll:
     voter_roles: tuple[str, ...] = ()
     allow_add: bool = False
     opens_at: float | None = None
+    community: str = ""  # where it was started: only that community's members and moderators reach it
 
     @property
     def is_open(self) -> bool:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from bot.core.commands import Form, FormField, Option, action, command
-from bot.core.contract import Feature
+from bot.core.contract import DEFAULT_COMMUNITY, Feature
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role, error_reply
 from bot.core.storage import Storage
 from bot.features.polls.form import spec_from_args
@@ -72,14 +72,19 @@ class Polls(Feature):
 
     # -- polls, for commands, tests and tools ------------------------------------------------------------
 
-    async def create(self, spec: PollSpec, creator: Member) -> Poll:
-        poll = await self.store.create(spec, creator)
+    async def create(self, spec: PollSpec, creator: Member, community: str = DEFAULT_COMMUNITY) -> Poll:
+        poll = await self.store.create(spec, creator, community)
         if poll.opens_at is not None:
             self.openings.arm(poll.id, poll.opens_at)
         return poll
 
     async def get(self, poll_id: int) -> Poll | None:
         return await self.store.get(poll_id)
+
+    async def reachable(self, poll_id: int, place: Place) -> Poll | None:
+        """The poll, if it belongs to the community of `place`: another community's polls do not exist there."""
+        poll = await self.store.get(poll_id)
+        return poll if poll is not None and poll.community == self.host.community(place) else None
 
     async def tally(self, poll: Poll) -> Tally:
         return await self.store.tally(poll)
@@ -284,8 +289,10 @@ class Polls(Feature):
             if poll_id is None:
                 return error_reply(f"Which poll? Give its number, e.g. /poll {head} 12.")
             if head == "reopen":
-                return await self._reopen(poll_id, inv.member)
-            return await (self._results(poll_id, inv.member) if head == "results" else self._close(poll_id, inv.member))
+                return await self._reopen(poll_id, inv.member, inv.place)
+            if head == "results":
+                return await self._results(poll_id, inv.member, inv.place)
+            return await self._close(poll_id, inv.member, inv.place)
         if head == "add" and "choices" not in args and (not rest or rest.split(" ", 1)[0].lstrip("#").isdecimal()):
             number, _, text = rest.partition(" ")
             poll_id = parse_poll_id(number)
@@ -294,7 +301,7 @@ class Polls(Feature):
             text = text.strip().strip("\"“”'")
             if not text:
                 return error_reply(f"Write your option after the poll number, e.g. /poll add {poll_id} Oat milk.")
-            return await self._add_option(poll_id, inv.member, text)
+            return await self._add_option(poll_id, inv.member, text, inv.place)
         if head in ("templates", "help") and not rest:
             return self.help_reply()
         try:
@@ -303,8 +310,14 @@ class Polls(Feature):
             return error_reply(str(exc))
         if spec.post_to and inv.member.role < Role.MODERATOR:
             return error_reply("Only moderators can post a poll to other channels. Nothing was created.")
-        poll = await self.create(spec, inv.member)  # audited in the same commit
-        places = list(spec.post_to) or [inv.place]
+        community = self.host.community(inv.place)
+        places = [await self.host.locate(p) for p in spec.post_to] or [inv.place]
+        elsewhere = [p for p in places if self.host.community(p) != community]
+        if elsewhere:
+            return error_reply("A poll can only be posted to channels of this community's own server or workspace ("
+                               + ", ".join(f"{p.platform}:{p.channel}" for p in elsewhere[:3])
+                               + " is not). Nothing was created.")
+        poll = await self.create(spec, inv.member, community)  # audited in the same commit
         problems = await self.publish(poll, places)
         note = f"Poll #{poll.id} is up." if not problems else (
             f"Poll #{poll.id} is up, but I couldn't post it to: {', '.join(problems)}.")
@@ -331,7 +344,7 @@ class Polls(Feature):
         poll_id = parse_poll_id(inv.args.get("poll_id", ""))
         if poll_id is None:
             return error_reply("Which poll? Give its number, e.g. /poll-results 12.")
-        return await self._results(poll_id, inv.member)
+        return await self._results(poll_id, inv.member, inv.place)
 
     @command("poll-close", options=(Option("poll_id", "The poll number", required=True, rest=True),))
     async def cmd_close(self, inv: Invocation) -> Reply:
@@ -339,19 +352,19 @@ class Polls(Feature):
         poll_id = parse_poll_id(inv.args.get("poll_id", ""))
         if poll_id is None:
             return error_reply("Which poll? Give its number, e.g. /poll-close 12.")
-        return await self._close(poll_id, inv.member)
+        return await self._close(poll_id, inv.member, inv.place)
 
-    async def _results(self, poll_id: int, member: Member) -> Reply:
-        poll = await self.get(poll_id)
+    async def _results(self, poll_id: int, member: Member, place: Place) -> Reply:
+        poll = await self.reachable(poll_id, place)
         if poll is None:
             return error_reply(f"There is no poll #{poll_id}.")
         tally, ballot = await self.tally(poll), await self.ballot(poll_id, member.id)
         # The chart takes tens of milliseconds to draw: off the event loop, so other members' presses don't wait.
         return await asyncio.to_thread(results_reply, poll, tally, ballot, viewer=member)
 
-    async def _refused(self, poll_id: int, member: Member, verb: str) -> Reply | None:
+    async def _refused(self, poll_id: int, member: Member, verb: str, place: Place) -> Reply | None:
         """Why `member` may not close or reopen the poll (it is missing, or theirs or a moderator's to do), or None."""
-        poll = await self.get(poll_id)
+        poll = await self.reachable(poll_id, place)
         if poll is None:
             return error_reply(f"There is no poll #{poll_id}.")
         if poll.creator != member.id and member.role < Role.MODERATOR:
@@ -359,8 +372,8 @@ class Polls(Feature):
                                "changed.")
         return None
 
-    async def _reopen(self, poll_id: int, member: Member) -> Reply:
-        if refused := await self._refused(poll_id, member, "reopen"):
+    async def _reopen(self, poll_id: int, member: Member, place: Place) -> Reply:
+        if refused := await self._refused(poll_id, member, "reopen", place):
             return refused
         reopened = await self.store.reopen(poll_id, member.id)
         if reopened is None:
@@ -368,8 +381,8 @@ class Polls(Feature):
         await self._refresh(poll_id)
         return Reply(text=f"Poll #{poll_id} is open again; the votes so far are kept.")
 
-    async def _add_option(self, poll_id: int, member: Member, text: str) -> Reply:
-        poll = await self.get(poll_id)
+    async def _add_option(self, poll_id: int, member: Member, text: str, place: Place) -> Reply:
+        poll = await self.reachable(poll_id, place)
         if poll is None:
             return error_reply(f"There is no poll #{poll_id}.")
         if has_mass_mention(text):
@@ -384,8 +397,8 @@ class Polls(Feature):
         await self._refresh(poll_id)
         return Reply(text=f"Added “{added.options[-1]}” as option {len(added.options)} of poll #{poll_id}.")
 
-    async def _close(self, poll_id: int, member: Member) -> Reply:
-        if refused := await self._refused(poll_id, member, "close"):
+    async def _close(self, poll_id: int, member: Member, place: Place) -> Reply:
+        if refused := await self._refused(poll_id, member, "close", place):
             return refused
         closed = await self.close(poll_id, member.id)
         if closed is None:
@@ -399,6 +412,8 @@ class Polls(Feature):
         poll_id = parse_poll_id(parts[0]) if parts else None
         if poll_id is None:
             return error_reply("That button is not valid any more.")
+        if await self.reachable(poll_id, act.place) is None:
+            return error_reply("That poll doesn't exist any more.")
         verb = parts[1] if len(parts) > 1 else ""
         position = parse_whole(parts[2]) if verb == "vote" and len(parts) == 3 else None
         if position is not None:
@@ -408,11 +423,11 @@ class Polls(Feature):
                 return error_reply(str(exc))
             return Reply(text=outcome)
         if verb == "results":
-            return await self._results(poll_id, act.member)
+            return await self._results(poll_id, act.member, act.place)
         if verb == "close":
-            return await self._close(poll_id, act.member)
+            return await self._close(poll_id, act.member, act.place)
         if verb == "reopen":
-            return await self._reopen(poll_id, act.member)
+            return await self._reopen(poll_id, act.member, act.place)
         if verb == "add":
             return Reply(text=f"To add an option, type /poll add {poll_id} and your option, e.g. "
                               f"/poll add {poll_id} Oat milk.")

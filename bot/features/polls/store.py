@@ -72,16 +72,16 @@ class PollStore:
 
     # -- polls --------------------------------------------------------------------------------------------
 
-    async def create(self, spec: PollSpec, creator: Member) -> Poll:
+    async def create(self, spec: PollSpec, creator: Member, community: str = "") -> Poll:
         now = time.time()
         async with self.storage.transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO polls(question, creator, creator_name, max_choices, anonymous, hide_results, closes_at,"
-                " created_at, kind, min_choices, results, voter_roles, allow_add, opens_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, kind, min_choices, results, voter_roles, allow_add, opens_at, community)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (spec.question, creator.id, creator.name, spec.max_choices, int(spec.anonymous),
                  int(spec.hide_results), spec.closes_at, now, spec.kind, spec.min_choices, spec.results,
-                 " ".join(spec.voter_roles), int(spec.allow_add), spec.opens_at))
+                 " ".join(spec.voter_roles), int(spec.allow_add), spec.opens_at, community))
             poll_id = cursor.lastrowid
             assert poll_id is not None
             await db.executemany("INSERT INTO poll_options(poll_id, position, text) VALUES (?, ?, ?)",
@@ -112,7 +112,8 @@ class PollStore:
         poll = Poll(row["id"], row["question"], tuple(o["text"] for o in options), row["creator"],
                     row["creator_name"], row["max_choices"], bool(row["anonymous"]), bool(row["hide_results"]),
                     row["closes_at"], row["closed_at"], row["closed_by"], row["kind"], row["min_choices"],
-                    row["results"], tuple(row["voter_roles"].split()), bool(row["allow_add"]), row["opens_at"])
+                    row["results"], tuple(row["voter_roles"].split()), bool(row["allow_add"]), row["opens_at"],
+                    row["community"])
         self._cache[poll_id] = poll
         return row["tally_version"], poll
 

@@ -25,11 +25,13 @@ class Wellbeing(Feature):
 
     name = "wellbeing"
 
-    def __init__(self, storage: Storage, detect: Callable[[str], bool], resources: Callable[[], str], *,
+    def __init__(self, storage: Storage, detect: Callable[[str, str], bool], resources: Callable[[str], str], *,
                  enabled: bool = True) -> None:
         self.store = WellbeingStore(storage)
         self.storage = storage
-        self.detect = detect  # injected by the assembly: the FAQ's crisis judgement, one rule for both places
+        # Injected by the assembly: the FAQ's crisis judgement and resources text of a community (text, community),
+        # one rule for both places.
+        self.detect = detect
         self.resources = resources
         self.enabled = enabled
 
@@ -37,29 +39,35 @@ class Wellbeing(Feature):
 
     async def on_message(self, message: IncomingMessage) -> None:
         """A channel message that reads as crisis: resources to the author privately, an item to the moderators."""
-        if not self.enabled or not self.detect(message.text):
+        if not self.enabled:
             return
-        place = Place(message.ref.platform, message.ref.channel)
-        if self.host.staff(place.platform).place == place:
+        place = message.place
+        community = self.host.community(place)
+        if not self.detect(message.text, community):
+            return
+        mods = self.host.staff(place.platform, community).place
+        if mods is not None and mods.channel == place.channel:
             return  # moderators discussing a case among themselves
         try:
             await self.host.whisper(place, message.author_id,
-                                    Reply(title=RESOURCES_TITLE, text=self.resources(), ephemeral=True))
+                                    Reply(title=RESOURCES_TITLE, text=self.resources(community), ephemeral=True))
         except Exception:
             log.exception("could not send crisis resources privately to %s", message.author_id)
         await self._raise(platform=place.platform, member=message.author_id, member_name=message.author_name,
-                          channel=place.channel, source="message", text=message.text, link=message.link)
+                          channel=place.channel, source="message", text=message.text, link=message.link,
+                          community=community)
 
     async def from_faq(self, member: Member, place: Place, question: str) -> None:
         """The FAQ answered a crisis question with resources; tell the moderators too."""
         if self.enabled:
             await self._raise(platform=place.platform, member=member.id, member_name=member.name, channel="",
-                              source="faq", text=question, link="")
+                              source="faq", text=question, link="", community=self.host.community(place))
 
     async def _raise(self, *, platform: str, member: str, member_name: str, channel: str, source: str, text: str,
-                     link: str) -> None:
+                     link: str, community: str) -> None:
         item_id, created = await self.store.raise_or_join(platform=platform, member=member, member_name=member_name,
-                                                          channel=channel, source=source, text=text, link=link)
+                                                          channel=channel, source=source, text=text, link=link,
+                                                          community=community)
         await self.storage.audit("bot", "wellbeing.raise" if created else "wellbeing.repeat", f"wellbeing:{item_id}",
                                  json.dumps({"member": member, "source": source}))
         item = await self.store.get(item_id)
@@ -68,7 +76,7 @@ class Wellbeing(Feature):
         if item.post_ref is not None:
             await self.host.update(item.post_ref, item_reply(item))
             return
-        staff = self.host.staff(platform)
+        staff = self.host.staff(platform, community)
         if staff.place is None:
             log.warning("no moderators' channel is configured for %s: wellbeing item #%d is only listed by "
                         "/wellbeing (set %s)", platform, item_id, staff.setting)
@@ -82,7 +90,7 @@ class Wellbeing(Feature):
     @command("wellbeing", role=Role.MODERATOR)
     async def cmd_list(self, inv: Invocation) -> Reply:
         """Members who may be struggling and are not looked after yet (moderators)."""
-        return listing(await self.store.open_items())
+        return listing(await self.store.open_items(self.host.community(inv.place)))
 
     @action("wellbeing", role=Role.MODERATOR)
     async def on_button(self, act: Action, parts: list[str]) -> Reply:
@@ -90,7 +98,8 @@ class Wellbeing(Feature):
             return error_reply("That button is not valid any more.")
         item_id, verb = int(parts[0]), parts[1]
         item = await self.store.get(item_id)
-        if item is None:
+        if item is None or item.community != self.host.community(act.place):
+            # Another community's item is none of this moderator's business: it does not exist for them.
             return error_reply(f"There is no wellbeing item #{item_id}.")
         if verb == "show":
             return item_reply(item)

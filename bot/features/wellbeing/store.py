@@ -30,6 +30,7 @@ class WellbeingItem:
     reaching_at: float | None
     handled_by_name: str | None
     handled_at: float | None
+    community: str = ""
 
 
 def excerpt(text: str) -> str:
@@ -42,13 +43,13 @@ class WellbeingStore:
         self.storage = storage
 
     async def raise_or_join(self, *, platform: str, member: str, member_name: str, channel: str, source: str,
-                            text: str, link: str) -> tuple[int, bool]:
-        """The member's open item (joined) or a new one; returns (id, created)."""
+                            text: str, link: str, community: str = "") -> tuple[int, bool]:
+        """The member's open item in this community (joined) or a new one; returns (id, created)."""
         now = time.time()
         async with self.storage.transaction() as db:
             cur = await db.execute(
-                "SELECT id FROM wellbeing_items WHERE member = ? AND status != 'handled' AND last_seen > ? "
-                "ORDER BY id DESC LIMIT 1", (member, now - REPEAT_WINDOW))
+                "SELECT id FROM wellbeing_items WHERE member = ? AND community = ? AND status != 'handled' "
+                "AND last_seen > ? ORDER BY id DESC LIMIT 1", (member, community, now - REPEAT_WINDOW))
             row = await cur.fetchone()
             if row is not None:
                 await db.execute(
@@ -57,8 +58,8 @@ class WellbeingStore:
                 return int(row[0]), False
             cur = await db.execute(
                 "INSERT INTO wellbeing_items(platform, member, member_name, channel, source, excerpt, link, "
-                "created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (platform, member, member_name, channel, source, excerpt(text), link, now, now))
+                "created_at, last_seen, community) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (platform, member, member_name, channel, source, excerpt(text), link, now, now, community))
             return int(cur.lastrowid or 0), True
 
     async def get(self, item_id: int) -> WellbeingItem | None:
@@ -71,11 +72,12 @@ class WellbeingStore:
             seen_count=row["seen_count"], status=row["status"], created_at=row["created_at"],
             post_ref=MessageRef.decode(row["post_ref"]) if row["post_ref"] else None,
             reaching_by_name=row["reaching_by_name"], reaching_at=row["reaching_at"],
-            handled_by_name=row["handled_by_name"], handled_at=row["handled_at"])
+            handled_by_name=row["handled_by_name"], handled_at=row["handled_at"], community=row["community"])
 
-    async def open_items(self, limit: int = 15) -> list[WellbeingItem]:
+    async def open_items(self, community: str = "", limit: int = 15) -> list[WellbeingItem]:
         rows = await self.storage.fetchall(
-            "SELECT id FROM wellbeing_items WHERE status != 'handled' ORDER BY id DESC LIMIT ?", (limit,))
+            "SELECT id FROM wellbeing_items WHERE status != 'handled' AND community = ? ORDER BY id DESC LIMIT ?",
+            (community, limit))
         items = [await self.get(r["id"]) for r in rows]
         return [i for i in items if i is not None]
 
