@@ -569,8 +569,8 @@ def test_cli_scan_json_lines(tmp_path: Path):
     assert out[0]["flagged"] and not out[1]["flagged"]
     # The same text from one author in a second and a third channel: the state carries across lines.
     details = [[r["detail"] for r in o["reasons"] if r["rule"] == "duplicate-across-channels"] for o in out[3:5]]
-    assert out[3]["flagged"] and details[0] == ["same text in 2 channels within 15 min"]
-    assert out[4]["flagged"] and details[1] == ["same text in 3 channels within 15 min"]
+    assert out[3]["flagged"] and details[0] == ["same message (or reworded) in 2 channels within 15 min"]
+    assert out[4]["flagged"] and details[1] == ["same message (or reworded) in 3 channels within 15 min"]
     assert "not valid JSON" in out[5]["error"]
     human = run_bot("spam", "scan", "--config", str(config), "-", stdin=stdin)
     assert human.returncode == 0 and human.stdout.splitlines()[0].startswith("a1: SPAM  score ")

@@ -282,6 +282,22 @@ def test_duplicates_across_channels(scanner: Scanner) -> None:
     assert first.fingerprint == third.fingerprint
 
 
+def test_a_pitch_reworded_for_another_channel_still_counts_as_the_same_message(scanner: Scanner) -> None:
+    """Paraphrases share most of their words, though not the word set: the shorter one's words found in the other."""
+    first = scanner.scan(msg("brand new cefaly device for $80, way below retail, dm me if interested",
+                             "discord:17", "general", ts=1000))
+    second = scanner.scan(msg("selling a cefaly, new in box, only $80 below retail, message me",
+                              "discord:17", "offtopic", ts=1100))
+    assert "duplicate-across-channels" not in rules_of(first)
+    assert "duplicate-across-channels" in rules_of(second)
+    # A member's two different posts in two channels share a topic word or two, not the message.
+    scanner.scan(msg("my cefaly helped a bit with the aura but the infusion did more", "discord:18", "treatments",
+                     ts=1000))
+    chat = scanner.scan(msg("does anyone know if insurance covers the infusion series at a hospital",
+                            "discord:18", "insurance", ts=1060))
+    assert "duplicate-across-channels" not in rules_of(chat)
+
+
 def test_duplicates_need_the_same_author_and_the_window(scanner: Scanner, rules: SpamRules) -> None:
     scanner.scan(msg(CROSS_POST, "discord:8", "general", ts=1000))
     other_author = scanner.scan(msg(CROSS_POST, "slack:U8", "treatments", ts=1010))

@@ -62,7 +62,7 @@ class Windows:
     """Time windows and memory bounds of the per-author checks."""
 
     duplicate_seconds: float = 900.0
-    duplicate_similarity: float = 0.8
+    duplicate_similarity: float = 0.3  # share of the shorter message's words the other has too
     duplicate_min_words: int = 4
     burst_seconds: float = 60.0
     burst_count: int = 8

@@ -250,9 +250,11 @@ class Scanner:
             for seen in history:
                 if ts - seen.ts > win.duplicate_seconds or len(seen.shingles) < win.duplicate_min_words:
                     continue
-                if seen.fingerprint == fp or _jaccard(shingled, seen.shingles) >= win.duplicate_similarity:
+                if seen.fingerprint == fp:
                     channels.add(seen.channel)
-                    near += 1
+                    near += 1  # repeating oneself word for word, in any channel
+                elif seen.channel != msg.channel and _alike(shingled, seen.shingles, win.duplicate_similarity):
+                    channels.add(seen.channel)  # the same pitch reworded for another channel
             minutes = win.duplicate_seconds / 60
             if len(channels) >= 3:
                 weight = w.duplicate_more_channels
@@ -260,7 +262,7 @@ class Scanner:
                     Reason(
                         "duplicate-across-channels",
                         weight,
-                        f"same text in {len(channels)} channels within {minutes:g} min",
+                        f"same message (or reworded) in {len(channels)} channels within {minutes:g} min",
                     )
                 )
             elif len(channels) == 2:
@@ -268,7 +270,7 @@ class Scanner:
                     Reason(
                         "duplicate-across-channels",
                         w.duplicate_two_channels,
-                        f"same text in 2 channels within {minutes:g} min",
+                        f"same message (or reworded) in 2 channels within {minutes:g} min",
                     )
                 )
             if near >= 3 and len(channels) < 3:
@@ -302,6 +304,13 @@ class Scanner:
         self._remembered_words -= sum(len(seen.shingles) for seen in history)
 
 
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
+def _alike(a: frozenset[str], b: frozenset[str], bar: float) -> bool:
+    """Whether two messages say the same thing, reworded: the share of the shorter one's words (by their first
+    STEM letters, so "selling"/"sells" and "infusion"/"infusions" agree) that the other has too. Spammers
+    paraphrase their pitch from channel to channel; a word-set Jaccard misses that, the overlap keeps it."""
+    sa, sb = {w[:STEM] for w in a}, {w[:STEM] for w in b}
+    shared = len(sa & sb)
+    return shared >= 2 and shared >= bar * min(len(sa), len(sb))
+
+
+STEM = 5
