@@ -235,7 +235,7 @@ class Config:
     def community_faq_paths(self) -> dict[str, Path]:
         """Community name -> its own knowledge-base folder, for the communities that have one."""
         paths = {f"discord:{s.guild_id}": s.faq_path for s in self.discord.servers if s.faq_path}
-        paths.update({f"slack:{w.team_id}": w.faq_path for w in self.slack.workspaces if w.faq_path})
+        paths.update({f"slack:{w.team_id.strip()}": w.faq_path for w in self.slack.workspaces if w.faq_path})
         return {name: self.resolve_path(path) for name, path in paths.items()}
 
     def resolve_path(self, relative: str) -> Path:

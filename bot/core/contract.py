@@ -185,6 +185,9 @@ class Host(Protocol):
     def community(self, place: Place) -> str:
         """The community a place belongs to (DEFAULT_COMMUNITY unless its server or workspace has its own)."""
 
+    def has_communities(self, platform: str) -> bool:
+        """Whether any server or workspace of `platform` is configured as a community of its own."""
+
 
 class _Detached:
     """The host of a feature no core has attached (CLI tools): nothing is connected, nothing is measured."""
@@ -217,6 +220,9 @@ class _Detached:
 
     def community(self, place: Place) -> str:
         return DEFAULT_COMMUNITY
+
+    def has_communities(self, platform: str) -> bool:
+        return False
 
 
 class Feature:

@@ -88,6 +88,10 @@ class Core:
         adapter = self.adapters.get(place.platform)
         return adapter.staff_for(place.guild).community if adapter is not None else DEFAULT_COMMUNITY
 
+    def has_communities(self, platform: str) -> bool:
+        adapter = self.adapters.get(platform)
+        return adapter is not None and bool(adapter.communities)
+
     def member(self, platform: str, user_id: str, name: str, ids: Iterable[str] = (),
                guild: str | None = None) -> Member:
         """Build a Member with the role the staff settings of `guild`'s community grant to this user id and these

@@ -131,6 +131,9 @@ class FakeDiscord:
         self.stalls: dict[tuple[str, str], float] = {}
         self.identify_close_code: int | None = None  # e.g. 4014 (disallowed intents) to refuse IDENTIFY
         self.interactions: dict[str, dict] = {}  # interaction token -> payload delivered with interact()
+        # channel id -> its guild, for channels GET /channels/{id} places outside the first guild (not in any
+        # GUILD_CREATE, so a client only learns their guild by asking)
+        self.channel_guilds: dict[str, str] = {}
         self._originals: dict[str, str] = {}  # interaction token -> id of its original response message
         self._sockets: list[web.WebSocketResponse] = []
         self._shard_of: dict[web.WebSocketResponse, tuple[int, int]] = {}  # socket -> [shard_id, shard_count]
@@ -355,13 +358,14 @@ class FakeDiscord:
 
     def user_message(self, content: str, *, user_id: str = "1600000000000000002", user_name: str = "spammer",
                      roles: Iterable[str] = (), mention_everyone: bool = False, mention_roles: Iterable[str] = (),
-                     bot: bool = False, joined_at: str | None = None) -> dict:
-        """A MESSAGE_CREATE payload for a member's message in the fake's channel."""
+                     bot: bool = False, joined_at: str | None = None, guild_id: str | None = None,
+                     channel_id: str | None = None) -> dict:
+        """A MESSAGE_CREATE payload for a member's message in the fake's channel (or `channel_id` of `guild_id`)."""
         member = member_payload(user_id, user_name, roles, joined_at)
         member.pop("user")
         author = user_payload(user_id, user_name, bot=bot)
-        return message_payload(self.snowflake(), self.channel_id, content=content, author=author,
-                               guild_id=self.guild_ids[0], member=member, mention_everyone=mention_everyone,
+        return message_payload(self.snowflake(), channel_id or self.channel_id, content=content, author=author,
+                               guild_id=guild_id or self.guild_ids[0], member=member, mention_everyone=mention_everyone,
                                mention_roles=mention_roles)
 
     def _command_id(self, name: str, guild_id: str) -> str:
@@ -477,7 +481,7 @@ class FakeDiscord:
         if m := re.fullmatch(r"/channels/(\d+)/messages(/(\d+))?", path):
             return self._channel_message(method, m.group(1), m.group(3), rec)
         if m := re.fullmatch(r"/channels/(\d+)", path):
-            return _json(channel_payload(m.group(1), self.guild_ids[0]))
+            return _json(channel_payload(m.group(1), self.channel_guilds.get(m.group(1), self.guild_ids[0])))
         if m := re.fullmatch(r"/guilds/(\d+)/members/(\d+)", path):
             member = member_payload(m.group(2), "member")
             if method == "PATCH" and isinstance(rec.json, dict):

@@ -47,6 +47,7 @@ class FakeSlack:
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)  # id -> display name
     channels: dict[str, str] = field(default_factory=dict)  # id -> name, for conversations.info
+    channel_teams: dict[str, str] = field(default_factory=dict)  # id -> workspace (conversations.info context_team_id)
     errors: dict[str, str] = field(default_factory=dict)  # method -> error code to answer with
     transient: dict[str, list[int]] = field(default_factory=dict)  # method -> HTTP statuses to answer first
     # method -> seconds to sit on each of the next calls after doing them: a platform that never answers in time
@@ -223,7 +224,10 @@ class FakeSlack:
         if method == "conversations.info":
             if channel not in self.channels:
                 return {"ok": False, "error": "channel_not_found"}
-            return {"ok": True, "channel": {"id": channel, "name": self.channels[channel], "is_channel": True}}
+            info = {"id": channel, "name": self.channels[channel], "is_channel": True}
+            if channel in self.channel_teams:
+                info["context_team_id"] = self.channel_teams[channel]
+            return {"ok": True, "channel": info}
         if method == "files.getUploadURLExternal":
             file_id = f"F{next(self._ts):04d}"
             return {"ok": True, "upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}

@@ -476,7 +476,9 @@ class SlackAdapter(Adapter):
             channel, ts = event.get("channel", ""), str(event.get("ts", ""))
             name = await self.user_name(event["user"])
             link = self.permalink(channel, ts, None, event.get("thread_ts"))
-            team = event.get("team") or body.get("team_id")
+            # The workspace the channel belongs to (the envelope's), not the author's: in a channel shared with
+            # another organisation (Slack Connect) the author's team is theirs, the channel's moderators are ours.
+            team = body.get("context_team_id") or body.get("team_id") or event.get("team")
             role = (await self.member(event["user"], name, team)).role
             await self.core.on_message(dataclasses.replace(inbound.incoming_message(event, name, link),
                                                            author_role=role, guild=team))

@@ -80,9 +80,12 @@ async def timeout_authors(host: Host, item: QueueItem, act: Action, minutes: int
         if not author or author in seen or not author.startswith(f"{platform}:"):
             continue
         seen.add(author)
-        guild = act.place.guild if act.place.platform == platform else None
+        # The server the message was posted in (a default community may span several), else the moderator's.
+        place = await host.locate(Place(platform, channel))
+        if place.guild is None and act.place.platform == platform:
+            place = Place(platform, channel, act.place.guild)
         try:
-            result = await host.restrict(author, Place(platform, channel, guild), minutes)
+            result = await host.restrict(author, place, minutes)
         except PlatformUnavailable:
             result = f"{'timeout not lifted' if not minutes else 'not timed out'}, {platform} is not connected"
         except NotImplementedError as exc:

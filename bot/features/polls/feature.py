@@ -312,6 +312,13 @@ class Polls(Feature):
             return error_reply("Only moderators can post a poll to other channels. Nothing was created.")
         community = self.host.community(inv.place)
         places = [await self.host.locate(p) for p in spec.post_to] or [inv.place]
+        # Where the platform cannot say which server or workspace a channel is in, a deployment with communities
+        # refuses rather than risk posting into another community.
+        unknown = [p for p in places if p.guild is None and p != inv.place and self.host.has_communities(p.platform)]
+        if unknown:
+            return error_reply("I couldn't tell which server or workspace "
+                               + ", ".join(f"{p.platform}:{p.channel}" for p in unknown[:3])
+                               + " is in (is the bot in that channel?). Nothing was created.")
         elsewhere = [p for p in places if self.host.community(p) != community]
         if elsewhere:
             return error_reply("A poll can only be posted to channels of this community's own server or workspace ("
