@@ -420,3 +420,32 @@ async def test_two_processes_on_one_database_count_votes_queue_items_decisions_a
         assert still_open == []
     finally:
         await storage.close()
+
+
+async def test_the_cli_scans_with_what_moderators_taught_on_either_engine(tmp_path: Path, engine: str):
+    """`bot spam scan --learned` reads the learned model and known spam from the configured database, SQLite file
+    or PostgreSQL alike, and writes nothing."""
+    from bot.features.moderation import Moderation
+
+    pitch = "Try the MigraLeaf tea my aunt blends, it ended my headaches, order through her page migraleaf.example"
+    core = await open_core(config_for(tmp_path, engine))
+    await core.start()
+    here = Place("console", "general")
+    try:
+        await core.dispatch(Invocation("report", Member("console:ann", "ann"), here, {"text": pitch}))
+        decided = await core.dispatch_action(Action("queue:1:remove", Member("console:mo", "mo", Role.MODERATOR),
+                                                    here))
+        assert "Removed" in decided.plain()
+        assert core.get(Moderation).scanner.known_spam_fingerprints()
+    finally:
+        await core.close()
+    storage_yaml = (f"  url: {engine}\n" if engine.startswith("postgresql") else f"  path: {engine}\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"storage:\n{storage_yaml}faq:\n  path: {ROOT / 'faq'}\n"
+                      f"spam:\n  rules: {ROOT / 'rules' / 'spam.yaml'}\n", encoding="utf-8")
+    line = json.dumps({"id": "x", "author": "u1", "channel": "general", "text": pitch.replace("aunt", "auntie")})
+    result = subprocess.run([sys.executable, "-m", "bot", "spam", "scan", "--json", "--learned", "--config",
+                             str(config)], input=line + "\n", capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    [out] = [json.loads(x) for x in result.stdout.splitlines()]
+    assert "known-spam-fingerprint" in {r["rule"] for r in out["reasons"]}, out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Iterator
@@ -10,7 +11,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bot.cli import add_config_option, load
-from bot.features.moderation.learning import read_learned
+from bot.core.storage import Storage
+from bot.features.moderation.learning import read_learned, read_learned_from
 from bot.features.moderation.spam import RulesError, Scanner, SpamRules, scan_lines
 from bot.language.promotion import shared_promotion_model
 
@@ -103,5 +105,20 @@ def _human(result: dict) -> str:
 def _load_learned(scanner: Scanner, args: argparse.Namespace) -> None:
     """Read the model and known-spam fingerprints the bot stored, without writing to its database."""
     cfg = load(args)
-    for note in read_learned(cfg.resolve_path(cfg.storage.path), scanner):
+    if cfg.storage.url:  # PostgreSQL: read through the storage seam (a read-only file open is SQLite's alone)
+        notes = asyncio.run(_read_learned_pg(cfg.database(), scanner))
+    else:
+        notes = read_learned(cfg.resolve_path(cfg.storage.path), scanner)
+    for note in notes:
         print(f"note: {note}", file=sys.stderr)
+
+
+async def _read_learned_pg(url: str, scanner: Scanner) -> list[str]:
+    try:
+        storage = await Storage.open(url)
+    except Exception as exc:
+        return [f"could not read learned data from the database ({exc}); scanning without it"]
+    try:
+        return await read_learned_from(storage, scanner)
+    finally:
+        await storage.close()

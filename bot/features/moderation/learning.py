@@ -41,10 +41,21 @@ def read_learned(path: Path, scanner: Scanner) -> list[str]:
             db.close()
     except sqlite3.Error as exc:
         return [f"could not read learned data from {path} ({exc}); scanning without it"]
+    return _apply(scanner, row[0] if row is not None else None, fingerprints)
+
+
+async def read_learned_from(storage: Storage, scanner: Scanner) -> list[str]:
+    """The same from an open Storage (PostgreSQL, where several processes share what moderators taught)."""
+    row = await storage.fetchone(_MODEL_SQL)
+    fingerprints = [r["fingerprint"] for r in await storage.fetchall(_FINGERPRINTS_SQL)]
+    return _apply(scanner, row["value"] if row is not None else None, fingerprints)
+
+
+def _apply(scanner: Scanner, model: str | None, fingerprints: list[str]) -> list[str]:
     notes = []
-    if row is not None:
+    if model is not None:
         try:
-            scanner.model = _decode_model(row[0])
+            scanner.model = _decode_model(model)
         except ValueError as exc:
             notes.append(f"the stored model could not be read ({exc})")
     scanner.load_fingerprints(fingerprints)
