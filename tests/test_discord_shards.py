@@ -167,3 +167,35 @@ def test_many_bad_shard_ids_are_listed_briefly(tmp_path: Path):
     ids = ", ".join(str(i) for i in range(10, 1010))
     with pytest.raises(ConfigError, match=r"10, 11, 12, 13, 14, \.\.\. not among the shards 0 to 1 "):
         load(tmp_path, f"  shard_count: 2\n  shard_ids: [{ids}]\n")
+
+
+async def test_processes_on_one_database_take_turns_to_identify(tmp_path: Path):
+    """Discord counts IDENTIFYs per bot: two processes (two cores on one database) each starting a shard of the
+    same bucket are spaced by the window; shards of different buckets are not held up."""
+    import asyncio
+    import time
+
+    from bot.adapters.discord.shards import IdentifyPacer
+    from bot.runner import open_core
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path)
+    one, two = await open_core(cfg), await open_core(cfg)
+    try:
+        window = 0.4
+        first, second = IdentifyPacer(2, one.turn, window), IdentifyPacer(2, two.turn, window)
+
+        async def identify(pacer: IdentifyPacer, shard: int) -> float:
+            await pacer.wait(shard)
+            return time.monotonic()
+
+        start = time.monotonic()
+        a, b, c = await asyncio.gather(identify(first, 0), identify(second, 2), identify(second, 1))
+        same_bucket = sorted([a - start, b - start])
+        assert same_bucket[1] - same_bucket[0] >= window * 0.9  # shards 0 and 2: bucket 0, one after the other
+        assert c - start < window * 0.9  # shard 1: bucket 1, at once
+        await two.turn("a limit", window)
+        assert await one.turn("a limit", window) >= window * 0.8  # held by the other process: waited its turn
+    finally:
+        await one.close()
+        await two.close()

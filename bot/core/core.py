@@ -18,6 +18,7 @@ from bot.core.permissions import allowed, denied_text, role_for
 from bot.core.ratelimit import SLOW_DOWN, Limits, RateLimiter
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role, error_reply
 from bot.core.storage import Storage, is_database_error
+from bot.core.turns import take_turn
 
 log = logging.getLogger("bot.events")
 
@@ -144,6 +145,11 @@ class Core:
             # A name is a courtesy: the id still says where, so a failed lookup never stops a queue post.
             log.warning("could not look up the name of %s channel %s", place.platform, place.channel, exc_info=True)
             return place.channel
+
+    async def turn(self, name: str, every: float) -> float:
+        """Wait for `name`'s turn across every process on the database, then hold it for `every` seconds (a
+        platform's per-bot rate limit); returns the seconds waited."""
+        return await take_turn(self.storage, name, every)
 
     async def locate(self, place: Place) -> Place:
         adapter = self.adapters.get(place.platform)

@@ -233,7 +233,7 @@ class DiscordAdapter(Adapter):
             recommended, url, limits = await self.client.http.get_bot_gateway()
             if self.cfg.api_url:
                 DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)  # the test seam (class docstring)
-            self.identify_pacer = pacer_for(self.cfg, recommended, limits)
+            self.identify_pacer = pacer_for(self.cfg, recommended, limits, self.core.turn)
         except discord.LoginFailure as exc:
             raise StartupError(f"Discord rejected discord.token: {scrub(str(exc), token)}") from None
         except (discord.HTTPException, discord.GatewayNotFound, aiohttp.ClientError, OSError, TimeoutError) as exc:

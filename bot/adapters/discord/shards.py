@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bot.config import DiscordConfig
@@ -28,29 +28,45 @@ def shard_options(cfg: DiscordConfig) -> dict[str, Any]:
     return options
 
 
+# (turn name, seconds) -> waits for that turn across every process on the database (Core.turn)
+Turns = Callable[[str, float], Awaitable[float]]
+
+
 class IdentifyPacer:
     """Spaces IDENTIFYs as Discord asks: `max_concurrency` buckets (shard_id % max_concurrency), each allowing one
-    IDENTIFY per 5 seconds. Large bots get several buckets, so their shards connect in parallel windows."""
+    IDENTIFY per 5 seconds, per bot: with `turns` the buckets are shared by every process on the database (each
+    running some shard_ids), otherwise kept in this process. Large bots get several buckets, so their shards
+    connect in parallel windows."""
 
-    def __init__(self, max_concurrency: int = 1) -> None:
+    def __init__(self, max_concurrency: int = 1, turns: Turns | None = None, window: float = IDENTIFY_WINDOW) -> None:
         self.max_concurrency = max(1, max_concurrency)
+        self.turns = turns
+        self.window = window
         self._last: dict[int, float] = {}
 
     async def wait(self, shard_id: int | None) -> None:
-        loop = asyncio.get_running_loop()
         bucket = (shard_id or 0) % self.max_concurrency
-        delay = self._last.get(bucket, -math.inf) + IDENTIFY_WINDOW - loop.time()
+        if self.turns is not None:
+            try:
+                await self.turns(f"discord-identify:{bucket}", self.window)
+                return
+            except Exception as exc:  # the database is down: pace this process alone rather than not connect
+                log.warning("could not take the IDENTIFY turn through the database (%s); pacing this process alone",
+                            exc)
+        loop = asyncio.get_running_loop()
+        delay = self._last.get(bucket, -math.inf) + self.window - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         self._last[bucket] = loop.time()
 
 
-def pacer_for(cfg: DiscordConfig, recommended: int, limits: Mapping[str, Any]) -> IdentifyPacer:
+def pacer_for(cfg: DiscordConfig, recommended: int, limits: Mapping[str, Any],
+              turns: Turns | None = None) -> IdentifyPacer:
     """The pacer for what GET /gateway/bot said; warns when Discord wants more shards than configured."""
     if cfg.shard_count is not None and recommended > cfg.shard_count:
         log.warning("Discord recommends %d shards but discord.shard_count is %d: raise it on every process",
                     recommended, cfg.shard_count)
-    return IdentifyPacer(int(limits.get("max_concurrency", 1)))
+    return IdentifyPacer(int(limits.get("max_concurrency", 1)), turns)
 
 
 class ShardStates:
