@@ -182,12 +182,32 @@ class Moderation(Feature):
             if not deleted:
                 auto_note = f"auto-remove failed: {why}"
                 log.warning("could not auto-remove %s: %s", msg.ref.encode(), why)
+        earlier = self._earlier_copies(msg, verdict)
+        # A copy of a message already waiting for the moderators joins its item rather than making a second one.
+        key = await self.queue.open_group_of([ref for ref, _ in earlier], community) if earlier else None
         item_id = await self._enqueue(candidate, verdict, stored_reasons(verdict), source="scan", deleted=deleted,
-                                      note=auto_note)
+                                      note=auto_note, key=key)
+        if item_id is not None and earlier and await self.queue.add_earlier_copies(
+                item_id, earlier, msg.author_id, msg.author_name):
+            await self.posts.refresh(self.host, item_id)
         if deleted and item_id is not None:
             await self.storage.audit("bot", "queue.auto_remove", f"queue:{item_id}", json.dumps(
                 {"message": msg.ref.encode(), "score": round(verdict.score, 3),
                  "reasons": stored_reasons(verdict)}, ensure_ascii=False))
+
+    @staticmethod
+    def _earlier_copies(msg: IncomingMessage, verdict: Verdict) -> list[tuple[MessageRef, float]]:
+        """The author's earlier copies in other channels that this flagged message matched (they passed on their
+        own; this one gives them away)."""
+        copies = []
+        for message_id, seen_at in verdict.echoes:
+            try:
+                ref = MessageRef.decode(message_id)
+            except ValueError:
+                continue
+            if ref.platform == msg.ref.platform:
+                copies.append((ref, seen_at))
+        return copies
 
     async def _mention_spam(self, msg: IncomingMessage, community: str) -> bool:
         """Queue the message when its author reached the mention limit; returns whether it was queued."""

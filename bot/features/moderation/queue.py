@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from bot.core.storage import Connection, Row
 
 TEXT_STORED = 20_000
+# What an earlier copy shows: the scanner keeps fingerprints of what members post, never their words.
+EARLIER_COPY = "(an earlier copy of this message in another channel; its words were not kept)"
 REPORT_RULE = "reported"
 _EMPTY_FINGERPRINT = fingerprint("")
 
@@ -341,6 +343,38 @@ class ModQueue:
                              (member.id, "queue.claim", f"queue:{item_id}",
                               json.dumps({"by_name": member.name}, ensure_ascii=False)))
         return True
+
+    async def open_group_of(self, refs: list[MessageRef], community: str) -> str | None:
+        """The group key of an open item of the community that already holds one of these messages."""
+        for ref in refs:
+            row = await self.storage.fetchone(
+                "SELECT q.group_key FROM mod_queue_messages m JOIN mod_queue q ON q.id = m.item_id "
+                "WHERE m.ref = ? AND q.status = 'open' AND q.community = ? ORDER BY q.id LIMIT 1",
+                (ref.encode(), community))
+            if row is not None:
+                return str(row["group_key"])
+        return None
+
+    async def add_earlier_copies(self, item_id: int, copies: list[tuple[MessageRef, float]], author: str,
+                                 author_name: str) -> int:
+        """Group the author's earlier copies (that passed on their own) into the item, so Remove takes them down
+        too; a copy already in an open item stays where it is. Returns how many were added."""
+        added = 0
+        async with self.storage.transaction() as db:
+            for ref, seen_at in copies:
+                taken = await db.execute_fetchall(
+                    "SELECT 1 FROM mod_queue_messages m JOIN mod_queue q ON q.id = m.item_id "
+                    "WHERE m.ref = ? AND q.status = 'open'", (ref.encode(),))
+                if list(taken):
+                    continue
+                cursor = await db.execute(
+                    "INSERT INTO mod_queue_messages(item_id, ref, platform, channel, author, author_name, text, link,"
+                    " seen_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, 0) ON CONFLICT DO NOTHING",
+                    (item_id, ref.encode(), ref.platform, ref.channel, author, author_name, EARLIER_COPY, seen_at))
+                added += cursor.rowcount
+            if added:
+                await db.execute("UPDATE mod_queue SET seen_count = seen_count + ? WHERE id = ?", (added, item_id))
+        return added
 
     async def replace_message(self, item_id: int, old: MessageRef, new: MessageRef) -> None:
         """A removed message was posted again by the bot: the repost stands for it (a second Remove deletes it)."""

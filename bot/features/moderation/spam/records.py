@@ -43,15 +43,21 @@ class Verdict:
     reasons: tuple[Reason, ...]
     normalised: str
     fingerprint: str
+    # The same author's earlier copies in other channels (message id, time) that this one matched, reworded or with
+    # the same site / handle / code: when this one is flagged they are spam too, though they passed on their own.
+    echoes: tuple[tuple[str, float], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "id": self.message_id,
             "flagged": self.flagged,
             "score": round(self.score, 3),
             "threshold": self.threshold,
             "reasons": [{"rule": r.rule, "weight": round(r.weight, 3), "detail": r.detail} for r in self.reasons],
         }
+        if self.flagged and self.echoes:
+            found["earlier_copies"] = [message_id for message_id, _ in self.echoes]
+        return found
 
 
 def clip(text: str, limit: int = 60) -> str:

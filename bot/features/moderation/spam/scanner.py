@@ -41,6 +41,7 @@ class _Seen(NamedTuple):
     shingles: frozenset[str]
     fingerprint: str
     offers: frozenset[str] = frozenset()
+    id: str = ""  # the message's id (its platform reference), so an earlier copy can be queued with a later one
 
 
 # Per remembered message at most this many words are kept (the same hash-smallest sample for every message, so
@@ -98,8 +99,8 @@ class Scanner:
 
     def authors_state(self) -> dict[str, list[list[object]]]:
         """Recent messages per author as plain data (fingerprints, word shingles and offers; never the text)."""
-        return {author: [[seen.ts, seen.channel, seen.fingerprint, sorted(seen.shingles), sorted(seen.offers)]
-                         for seen in history]
+        return {author: [[seen.ts, seen.channel, seen.fingerprint, sorted(seen.shingles), sorted(seen.offers),
+                          seen.id] for seen in history]
                 for author, history in self._authors.items() if history}
 
     def load_authors_state(self, state: object) -> None:
@@ -113,9 +114,9 @@ class Scanner:
             history: deque[_Seen] = deque(maxlen=None)
             for row in rows[-win.author_history:]:
                 try:
-                    ts, channel, fp, words, offered = row
+                    ts, channel, fp, words, offered, *rest = row  # the id was added later: older rows have none
                     seen = _Seen(float(ts), str(channel), remembered_sample(frozenset(map(str, words))), str(fp),
-                                 frozenset(map(str, offered)))
+                                 frozenset(map(str, offered)), str(rest[0]) if rest else "")
                     history.append(seen)
                     self._remembered_words += len(seen.shingles)
                 except (TypeError, ValueError):
@@ -157,7 +158,7 @@ class Scanner:
         hashes = sketch(shingled)
         fp = sketch_hex(hashes)
         offered = offers(msg.text if isinstance(msg.text, str) else "", text)
-        self._behaviour_reasons(msg, ts, shingled, fp, offered, rules, reasons)
+        echoes = self._behaviour_reasons(msg, ts, shingled, fp, offered, rules, reasons)
         if self.language is not None:
             self._language_reason(text, rules, reasons)
 
@@ -200,6 +201,7 @@ class Scanner:
             reasons=tuple(reasons),
             normalised=text,
             fingerprint=fp,
+            echoes=echoes,
         )
 
     def _language_reason(self, text: str, rules: SpamRules, reasons: list[Reason]) -> None:
@@ -226,7 +228,8 @@ class Scanner:
     def _behaviour_reasons(
         self, msg: ScanMessage, ts: float, shingled: frozenset[str], fp: str, offered: frozenset[str],
         rules: SpamRules, reasons: list[Reason]
-    ) -> None:
+    ) -> tuple[tuple[str, float], ...]:
+        """Add the per-author reasons; returns the earlier copies in other channels this message matched."""
         win, w = rules.windows, rules.weights
         authors = self._authors
         history = authors.get(msg.author)
@@ -240,6 +243,7 @@ class Scanner:
         while history and history[0].ts < horizon:
             self._remembered_words -= len(history.popleft().shingles)
 
+        echoes: dict[str, float] = {}
         recent = sum(1 for seen in history if 0 <= ts - seen.ts <= win.burst_seconds) + 1
         if recent >= win.burst_count:
             reasons.append(Reason("burst", w.burst, f"{recent} messages within {win.burst_seconds:g} s"))
@@ -255,6 +259,10 @@ class Scanner:
                     near += 1  # repeating oneself word for word, in any channel
                 elif seen.channel != msg.channel and _alike(shingled, seen.shingles, win.duplicate_similarity):
                     channels.add(seen.channel)  # the same pitch reworded for another channel
+                else:
+                    continue
+                if seen.channel != msg.channel and seen.id:
+                    echoes[seen.id] = seen.ts
             minutes = win.duplicate_seconds / 60
             if len(channels) >= 3:
                 weight = w.duplicate_more_channels
@@ -279,20 +287,23 @@ class Scanner:
                 )
 
         if offered:
-            elsewhere = {seen.channel for seen in history
-                         if seen.channel != msg.channel and ts - seen.ts <= win.offer_seconds and seen.offers & offered}
+            matched = [seen for seen in history
+                       if seen.channel != msg.channel and ts - seen.ts <= win.offer_seconds and seen.offers & offered]
+            echoes.update((seen.id, seen.ts) for seen in matched if seen.id)
+            elsewhere = {seen.channel for seen in matched}
             if elsewhere:
                 shared = sorted({o for seen in history if seen.channel in elsewhere for o in seen.offers & offered})
                 reasons.append(Reason("same-offer-across-channels", w.same_offer_channels,
                                       f"same {', '.join(shared[:3])} posted in {len(elsewhere) + 1} channels"))
 
         kept = remembered_sample(shingled)
-        history.append(_Seen(ts, msg.channel, kept, fp, offered))
+        history.append(_Seen(ts, msg.channel, kept, fp, offered, str(msg.id)))
         self._remembered_words += len(kept)
         while len(history) > win.author_history:
             self._remembered_words -= len(history.popleft().shingles)
         while self._remembered_words > MAX_REMEMBERED_WORDS and len(authors) > 1:
             self._forget_author()
+        return tuple(echoes.items())
 
     def remembered_words(self) -> int:
         """How many words the per-author memory holds (what bounds its size in bytes)."""
