@@ -360,15 +360,19 @@ class SlackAdapter(Adapter):
     # -- requests: translated by inbound.py, answered by respond.py ------------------------------------------
 
     def _register(self) -> None:
+        # bolt tries listeners in order, building each one's arguments, until one matches: one listener for every
+        # slash command, and the busiest kinds (messages, buttons) first, keep that walk short on every request.
+        self.app.event("message")(self._on_message)
+        self.app.action(re.compile(r".*"))(self._on_action)
+        slash = {f"/{spec.name}": spec for spec in self.core.commands if spec.kind == "slash"}
+        if slash:
+            names = "|".join(re.escape(name) for name in slash)
+            self.app.command(re.compile(f"^(?:{names})$"))(self._command_listener(slash))
         for spec in self.core.commands:
-            if spec.kind == "slash":
-                self.app.command(f"/{spec.name}")(self._command_listener(spec))
-            elif spec.kind == "message":
+            if spec.kind == "message":
                 self.app.shortcut(spec.name)(self._shortcut_listener(spec))
         self.app.view(re.compile(r"^form:"))(self._on_form)
         self._picker.register(self.app)  # Slack's stand-in for slash-command autocomplete
-        self.app.action(re.compile(r".*"))(self._on_action)
-        self.app.event("message")(self._on_message)
         self.app.error(unreadable)  # a signed payload bolt cannot read gets 400, not 500 and a traceback
 
     @contextlib.asynccontextmanager
@@ -386,9 +390,10 @@ class SlackAdapter(Adapter):
         groups = await self._groups.containing(user_id)
         return self.core.member("slack", user_id, name or user_id, ids=groups, guild=team)
 
-    def _command_listener(self, spec: CommandSpec) -> Any:
+    def _command_listener(self, specs: dict[str, CommandSpec]) -> Any:
         async def on_command(ack: Any, body: dict[str, Any], respond: Any) -> None:
             await ack()
+            spec = specs[body["command"]]
             async with self._work(f"/{spec.name}"):
                 await self._run_command(spec, body, respond)
 

@@ -9,7 +9,9 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.adapters.base import API_TIMEOUT
 from bot.adapters.slack.errors import API_ERRORS, NOT_IN_CHANNEL, reason
 from bot.adapters.slack.inbound import Sender
 from bot.adapters.slack.render import render
@@ -31,6 +33,15 @@ class Responder:
         self.client = client
         self.adapter = adapter
 
+    async def _respond(self, respond: Any, **message: Any) -> Any:
+        """POST to the response_url. bolt's respond() opens a new HTTP session, so a new TCP connection, for every
+        answer; the adapter's shared session keeps connections to Slack alive across answers."""
+        session = self.client.session
+        if session is None or session.closed:
+            return await respond(**message)
+        hook = AsyncWebhookClient(url=respond.response_url, session=session, timeout=API_TIMEOUT)
+        return await hook.send_dict({key: value for key, value in message.items() if value is not None})
+
     async def deliver(self, reply: Reply, sender: Sender, respond: Any, what: str) -> None:
         """Ephemeral replies go to the member only; public ones to the channel. Failures get a polite note."""
         try:
@@ -49,7 +60,7 @@ class Responder:
             if in_private and can_respond(respond):
                 # Ephemeral messages cannot be edited with chat.update, only through response_url.
                 rendered = render(reply, image_shown=False)
-                await respond(text=rendered.text, blocks=rendered.blocks, replace_original=True)
+                await self._respond(respond, text=rendered.text, blocks=rendered.blocks, replace_original=True)
             else:
                 await self.adapter.update(ref, reply)
         except API_ERRORS as exc:
@@ -60,8 +71,8 @@ class Responder:
         rendered = render(reply, image_shown=False)
         if can_respond(respond):
             # response_url works in every channel, even ones the bot was not invited to.
-            response = await respond(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral",
-                                     replace_original=False)
+            response = await self._respond(respond, text=rendered.text, blocks=rendered.blocks,
+                                           response_type="ephemeral", replace_original=False)
             if response.status_code == 200:
                 return
             log.warning("platform=slack response_url answered %s; trying chat.postEphemeral", response.status_code)
@@ -75,8 +86,8 @@ class Responder:
                 raise
             # A private channel or DM the bot is not in: the response_url can still post for everyone to see.
             rendered = render(reply, image_shown=False)
-            response = await respond(text=rendered.text, blocks=rendered.blocks, response_type="in_channel",
-                                     replace_original=False)
+            response = await self._respond(respond, text=rendered.text, blocks=rendered.blocks,
+                                           response_type="in_channel", replace_original=False)
             if response.status_code != 200:
                 raise
 
