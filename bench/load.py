@@ -1,17 +1,27 @@
 """Load through the Slack HTTP path: one `bot run` on SQLite, one on PostgreSQL and two on PostgreSQL, side by side.
 
-Run from the repository root: `python bench/load.py [--members N] [--seconds S]`. N simulated members each loop
-for S seconds (after a warm-up): ask /faq (answered through the response_url), press a vote button on a shared poll
+Run from the repository root: `python bench/load.py [--members N] [--seconds S] [--rounds R]`. N simulated members
+each loop (after a warm-up): ask /faq (answered through the response_url), press a vote button on a shared poll
 (answered through the response_url), or write a channel message the spam and wellbeing scanners read (acked). Each
 member waits for the answer before the next request, so the rate is what the processes serve. Requests are signed
 like Slack's and spread round-robin over the processes (a load balancer). The Slack Web API is a local fake.
+All four bot processes run from start to end; the three sides take turns R times, S/R seconds each, so that other
+work on the machine, which comes and goes, weighs on every side alike.
+
+The load generator is made cheap, as it shares the cores with what it measures: keep-alive connections, bodies
+encoded once per member (only the response key, timestamps and signature are made per request) and a lean HTTP/1.1
+client and response_url receiver (bench/http1.py) instead of aiohttp's.
 
 PostgreSQL: BENCH_DATABASE_URL or TEST_DATABASE_URL (a user who may create databases); without either the bench
 starts a throwaway server from Debian's package (/usr/lib/postgresql/*/bin), as .ci/run does.
 Rate limits are off (they would turn the load into polite refusals). Everything shares this machine's cores:
-the load generator and the fake Slack, the bot processes and PostgreSQL.
+the load generator and the fake Slack, the bot processes and PostgreSQL. Each side's line says where the CPU went
+(bots, load generator, PostgreSQL, other work on the machine, idle) and CPU milliseconds per request: when nothing
+is idle, the rates say more about the machine than about the bot. BENCH_PROFILE=<folder> runs each bot under
+cProfile (one file per process).
 Last line: `load members=<n> rps_sqlite=<x> rps_pg_1=<x> rps_pg_2=<x> p99_ms=<x> lost=<n>` (p99 is the worst of
-the three runs; lost counts requests not acknowledged or not answered within 10 s, and votes not in the database).
+the three sides; lost counts requests not acknowledged or not answered within 10 s, and votes not in the database
+or in it twice).
 """
 
 from __future__ import annotations
@@ -34,12 +44,10 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
-from aiohttp import web
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.http1 import AnswerProtocol, Connection  # noqa: E402
 from bot.config import Secret  # noqa: E402
 from bot.core.records import Invocation, Member, Place, Role  # noqa: E402
 from bot.core.storage import Storage  # noqa: E402
@@ -52,7 +60,7 @@ from tests.fakes.slack_api import (  # noqa: E402
     FakeSlack,
     block_actions_payload,
     interactive_body,
-    signed_headers,
+    sign,
     slash_body,
 )
 
@@ -66,18 +74,30 @@ TIMEOUT = 10.0
 
 
 class Answers(FakeSlack):
-    """The fake Slack Web API, resolving a waiter the moment a response_url is answered (no polling)."""
+    """The fake Slack Web API (aiohttp, from the tests), plus the response_url endpoint on a lean HTTP/1.1 server of
+    its own that resolves a waiter the moment an answer arrives (no polling): every request the bots serve is
+    answered there, and aiohttp's server costs the shared cores several times what this does."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.waiting: dict[str, asyncio.Future[None]] = {}
+        self._answers: asyncio.AbstractServer | None = None
+        self.answers_port = 0
 
-    async def _response_url(self, request: web.Request) -> web.Response:
-        await request.read()
-        future = self.waiting.pop(request.match_info["key"], None)
-        if future is not None and not future.done():
-            future.set_result(None)
-        return web.Response(text="ok")
+    async def start(self) -> Answers:
+        await super().start()
+        self._answers = await asyncio.get_running_loop().create_server(
+            lambda: AnswerProtocol(self.waiting), "127.0.0.1", 0)
+        self.answers_port = self._answers.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._answers is not None:
+            self._answers.close()
+        await super().stop()
+
+    def response_url(self, key: str = "abc") -> str:
+        return f"http://127.0.0.1:{self.answers_port}/response/{key}"
 
     def _note(self) -> None:
         self.calls.clear()  # keep memory flat under load; nothing here reads the history
@@ -89,13 +109,16 @@ class Run:
     done: int = 0
     lost: int = 0
     latencies: list[float] = field(default_factory=list)
-    elapsed: float = 1.0
+    elapsed: float = 0.0
     bot_cpu: float = 0.0  # CPU seconds the bot processes used while measured
-    bench_cpu: float = 0.0  # and this process (load generator and fake Slack)
+    bench_cpu: float = 0.0  # this process (load generator and fake Slack)
+    db_cpu: float = 0.0  # the PostgreSQL server processes serving the bots
+    machine_busy: float = 0.0  # every process on the machine (other work included), and the cores' capacity
+    machine_total: float = 0.0
 
     @property
     def rps(self) -> float:
-        return self.done / self.elapsed
+        return self.done / self.elapsed if self.elapsed else 0.0
 
     @property
     def p99_ms(self) -> float:
@@ -110,6 +133,32 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (Linux /proc/stat; zeros elsewhere)."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks[:8]) - idle) / hz, sum(ticks[:8]) / hz
+
+
+async def backend_pids(database: str) -> list[int]:
+    """The PostgreSQL server processes serving the bots' connections to this database (none for SQLite)."""
+    if not database.startswith("postgresql://"):
+        return []
+    import asyncpg
+
+    conn = await asyncpg.connect(database)
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND pid <> pg_backend_pid()")
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
 
 
 def free_port() -> int:
@@ -152,7 +201,7 @@ def write_config(folder: Path, database: str, port: int, api_url: str) -> Path:
         f"spam:\n  rules: {ROOT / 'rules' / 'spam.yaml'}\n"
         f"polls:\n  templates: {ROOT / 'polls' / 'templates.yaml'}\n"
         "limits:\n  commands_per_minute: 0\n  polls_per_hour: 0\n  reports_per_hour: 0\n"
-        "slack:\n  enabled: true\n  mode: http\n  host: 127.0.0.1\n"
+        "slack:\n  enabled: true\n  mode: http\n  host: 127.0.0.1\n  mod_channel: C0MODS\n"
         f"  port: {port}\n  api_url: {api_url}\n"
         "  bot_token: ${BENCH_SLACK_BOT_TOKEN}\n  signing_secret: ${BENCH_SLACK_SIGNING_SECRET}\n",
         encoding="utf-8")
@@ -184,16 +233,25 @@ async def bots(folder: Path, database: str, count: int, api_url: str) -> AsyncIt
     ports = [free_port() for _ in range(count)]
     env = {**os.environ, "BENCH_SLACK_BOT_TOKEN": BOT_TOKEN, "BENCH_SLACK_SIGNING_SECRET": SIGNING_SECRET,
            "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-m", "bot", "run", "--config",
-                               str(write_config(folder, database, port, api_url))],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for port in ports]
+    profile = os.environ.get("BENCH_PROFILE")  # a folder: each bot runs under cProfile, one file per process
+
+    def command(port: int) -> list[str]:
+        prof = ["-m", "cProfile", "-o", f"{profile}/{Path(database).name}-{count}-{port}.prof"] if profile else []
+        return [sys.executable, *prof, "-m", "bot", "run", "--config",
+                str(write_config(folder, database, port, api_url))]
+
+    # Each process logs to a file: a pipe nobody reads would, once full, block a bot that logs a lot mid-request.
+    logs = [folder / f"bot-{port}.log" for port in ports]
+    procs = []
+    for port, log in zip(ports, logs, strict=True):
+        with log.open("w") as err:
+            procs.append(subprocess.Popen(command(port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err))
     try:
         deadline = time.monotonic() + 60
-        for port, proc in zip(ports, procs, strict=True):
+        for port, proc, log in zip(ports, procs, logs, strict=True):
             while True:
                 if proc.poll() is not None:
-                    raise SystemExit(f"bot run exited: {proc.stderr.read()[-2000:] if proc.stderr else ''}")
+                    raise SystemExit(f"bot run exited: {log.read_text(errors='replace')[-2000:]}")
                 with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
                     break
                 if time.monotonic() > deadline:
@@ -208,126 +266,203 @@ async def bots(folder: Path, database: str, count: int, api_url: str) -> AsyncIt
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for log in logs:
+            lines = log.read_text(errors="replace").splitlines()
+            if lines:
+                print(f"{database.rsplit('/', 1)[-1]}: a bot logged {len(lines)} line(s), the first: {lines[0][:300]}",
+                      file=sys.stderr)
+
+
+def templates(user: str, poll_id: int, answer_to: str) -> dict[str, list[tuple[bytes, bytes]]]:
+    """A member's request bodies, encoded once: (content type, body) with RESPONSE_KEY, ACTION_TS, EVENT_TS and
+    EVENT_ID left to fill in per request (form encoding leaves these names as they are)."""
+    form, json_type = b"application/x-www-form-urlencoded", b"application/json"
+    payload = block_actions_payload(f"poll:{poll_id}:vote:0", user=user, response_url=answer_to)
+    payload["actions"][0]["action_ts"] = "ACTION_TS"
+    messages = []
+    for text in MESSAGES:
+        event = {"type": "message", "channel": "C0GENERAL", "user": user, "channel_type": "channel",
+                 "text": text, "ts": "EVENT_TS"}
+        messages.append((json_type, json.dumps({"token": "t", "team_id": TEAM_ID, "api_app_id": "A0APP",
+                                                "event": event, "type": "event_callback", "event_id": "EVENT_ID",
+                                                "event_time": 0}).encode()))
+    return {"faq": [(form, slash_body("/faq", q, user=user, user_name=user, response_url=answer_to).encode())
+                    for q in QUESTIONS],
+            "vote": [(form, interactive_body(payload).encode())],
+            "message": messages}
 
 
 async def drive(fake: Answers, ports: list[int], poll_id: int, members: int, seconds: float, run: Run,
                 measure: bool, voted: dict[str, int]) -> None:
     """Every member loops until the time is up. `voted` counts each member's acknowledged presses: they all press
-    the same option, which toggles, so an odd count means the member holds exactly one vote."""
-    targets = itertools.cycle([f"http://127.0.0.1:{p}/slack/events" for p in ports])
+    the same option, which toggles, so an odd count means the member holds exactly one vote.
+
+    Each request is signed as Slack signs it, over a keep-alive connection per member and process; bodies are
+    encoded once per member, leaving per request only the response key, the timestamps and the signature."""
+    targets = itertools.cycle(ports)
     keys = itertools.count()
     stop_at = time.monotonic() + seconds
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    loop = asyncio.get_running_loop()
+    answer_to = fake.response_url("RESPONSE_KEY")
 
-        async def send(body: str, content_type: str, answered: bool) -> bool:
-            key = f"k{next(keys)}"
-            waiter: asyncio.Future[None] | None = None
-            if answered:
-                waiter = fake.waiting[key] = asyncio.get_running_loop().create_future()
-                body = body.replace("RESPONSE_KEY", key)
-            headers = signed_headers(body, content_type=content_type)
-            try:
-                async with http.post(next(targets), data=body.encode(), headers=headers,
-                                     timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        return False
+    async def send(connection: Connection, content_type: bytes, body: bytes, answered: bool) -> bool:
+        key = f"k{next(keys)}"
+        waiter: asyncio.Future[None] | None = None
+        if answered:
+            waiter = fake.waiting[key] = loop.create_future()
+            body = body.replace(b"RESPONSE_KEY", key.encode())
+        now = time.time()
+        body = body.replace(b"ACTION_TS", f"{now:.6f}".encode()).replace(b"EVENT_TS", f"{now:.6f}".encode())
+        timestamp = str(int(now))
+        head = (f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1:{connection.port}\r\n"
+                f"Content-Type: {content_type.decode()}\r\nContent-Length: {len(body)}\r\n"
+                f"X-Slack-Request-Timestamp: {timestamp}\r\nX-Slack-Signature: {sign(body, timestamp)}\r\n\r\n")
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                if await connection.post(head.encode(), body) != 200:
+                    fake.waiting.pop(key, None)
+                    return False
                 if waiter is not None:
-                    await asyncio.wait_for(waiter, TIMEOUT)
-                return True
-            except (TimeoutError, aiohttp.ClientError):
-                fake.waiting.pop(key, None)
-                return False
+                    await waiter
+            return True
+        except (TimeoutError, OSError):
+            fake.waiting.pop(key, None)
+            connection.close()  # its state is unknown: the next request opens a new one
+            return False
 
-        async def member(i: int) -> None:
-            rng = random.Random(i)
-            user = f"U{i:05d}"
-            n = 0
+    async def member(i: int) -> None:
+        rng = random.Random(i)
+        user = f"U{i:05d}"
+        bodies = templates(user, poll_id, answer_to)
+        connections = {port: Connection(port) for port in ports}
+        n = 0
+        try:
             while time.monotonic() < stop_at:
                 n += 1
                 kind = rng.random()
-                url = fake.response_url("RESPONSE_KEY")
+                connection = connections[next(targets)]
                 started = time.perf_counter()
                 if kind < 0.4:
-                    ok = await send(slash_body("/faq", rng.choice(QUESTIONS), user=user, user_name=user,
-                                               response_url=url), "application/x-www-form-urlencoded", True)
+                    ok = await send(connection, *rng.choice(bodies["faq"]), True)
                 elif kind < 0.7:
-                    payload = block_actions_payload(f"poll:{poll_id}:vote:0", user=user, response_url=url)
-                    payload["actions"][0]["action_ts"] = f"{time.time():.6f}"
-                    ok = await send(interactive_body(payload), "application/x-www-form-urlencoded", True)
+                    ok = await send(connection, *bodies["vote"][0], True)
                     if ok:
                         voted[user] = voted.get(user, 0) + 1
                 else:
-                    event = {"type": "message", "channel": "C0GENERAL", "user": user, "channel_type": "channel",
-                             "text": rng.choice(MESSAGES), "ts": f"{time.time():.6f}"}
-                    body = json.dumps({"token": "t", "team_id": TEAM_ID, "api_app_id": "A0APP", "event": event,
-                                       "type": "event_callback", "event_id": f"Ev{i}x{n}",
-                                       "event_time": int(time.time())})
-                    ok = await send(body, "application/json", False)
+                    content_type, body = rng.choice(bodies["message"])
+                    ok = await send(connection, content_type, body.replace(b"EVENT_ID", f"Ev{i}x{n}".encode()),
+                                    False)
                 if measure:
                     if ok:
                         run.done += 1
                         run.latencies.append(time.perf_counter() - started)
                     else:
                         run.lost += 1
+        finally:
+            for connection in connections.values():
+                connection.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(member(i) for i in range(members)))
-        if measure:
-            run.elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(member(i) for i in range(members)))
+    if measure:
+        run.elapsed += time.perf_counter() - started
 
 
-async def scenario(name: str, database: str, processes: int, members: int, seconds: float, fake: Answers,
-                   folder: Path) -> Run:
+@dataclass
+class Deployment:
+    """One side of the comparison: its bot processes (running from start to end), database and poll."""
+
+    run: Run
+    database: str
+    poll_id: int
+    started: list[tuple[int, int]]  # (port, pid) of each process
+    voted: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ports(self) -> list[int]:
+        return [port for port, _ in self.started]
+
+
+async def deploy(stack: contextlib.AsyncExitStack, name: str, database: str, processes: int, fake: Answers,
+                 folder: Path) -> Deployment:
     poll_id = await prepare(folder, database)
-    run = Run(name)
-    voted: dict[str, int] = {}
-    async with bots(folder, database, processes, fake.api_url) as started:
-        ports = [port for port, _ in started]
-        await drive(fake, ports, poll_id, members, 2.0, run, False, voted)  # warm-up
-        bots_before, bench_before = sum(cpu_seconds(pid) for _, pid in started), time.process_time()
-        await drive(fake, ports, poll_id, members, seconds, run, True, voted)
-        run.bot_cpu = sum(cpu_seconds(pid) for _, pid in started) - bots_before
-        run.bench_cpu = time.process_time() - bench_before
-    storage = await Storage.open(database)
+    started = await stack.enter_async_context(bots(folder, database, processes, fake.api_url))
+    return Deployment(Run(name), database, poll_id, started)
+
+
+async def measure(side: Deployment, fake: Answers, members: int, seconds: float) -> None:
+    """One measured stretch, added to the side's figures (CPU as the difference of counters around it)."""
+    run = side.run
+    backends = await backend_pids(side.database)
+    bots_before, bench_before = sum(cpu_seconds(pid) for _, pid in side.started), time.process_time()
+    db_before, (busy_before, total_before) = sum(cpu_seconds(pid) for pid in backends), machine_busy()
+    await drive(fake, side.ports, side.poll_id, members, seconds, run, True, side.voted)
+    run.bot_cpu += sum(cpu_seconds(pid) for _, pid in side.started) - bots_before
+    run.bench_cpu += time.process_time() - bench_before
+    run.db_cpu += sum(cpu_seconds(pid) for pid in backends) - db_before
+    busy_after, total_after = machine_busy()
+    run.machine_busy += busy_after - busy_before
+    run.machine_total += total_after - total_before
+
+
+async def check_votes(side: Deployment) -> int:
+    """Votes lost or doubled: each member holds a vote exactly when they pressed an odd number of times."""
+    storage = await Storage.open(side.database)
     try:
-        rows = await storage.fetchall("SELECT voter FROM poll_votes WHERE poll_id = ?", (poll_id,))
+        rows = await storage.fetchall("SELECT voter FROM poll_votes WHERE poll_id = ?", (side.poll_id,))
     finally:
         await storage.close()
     stored = [r["voter"].rsplit(":", 1)[-1] for r in rows]
-    holding = {user for user, presses in voted.items() if presses % 2 == 1}
-    run.lost += len(holding.symmetric_difference(stored)) + len(stored) - len(set(stored))  # lost or doubled
-    print(f"{name}: {processes} process(es), {members} members, {run.done} requests in {run.elapsed:.1f}s = "
-          f"{run.rps:.0f}/s, p99 {run.p99_ms:.0f} ms, lost {run.lost}, votes stored {len(rows)}; CPU busy: bots "
-          f"{run.bot_cpu / run.elapsed:.2f} cores, load generator {run.bench_cpu / run.elapsed:.2f}", flush=True)
-    return run
+    holding = {user for user, presses in side.voted.items() if presses % 2 == 1}
+    return len(holding.symmetric_difference(stored)) + len(stored) - len(set(stored))
+
+
+def report(side: Deployment, members: int) -> None:
+    run, per = side.run, max(side.run.elapsed, 1e-9)
+    others = run.machine_busy - run.bot_cpu - run.bench_cpu - run.db_cpu
+    print(f"{run.name}: {len(side.started)} process(es), {members} members, {run.done} requests in {run.elapsed:.1f}s"
+          f" = {run.rps:.0f}/s, p99 {run.p99_ms:.0f} ms, lost {run.lost}; CPU busy (cores): bots "
+          f"{run.bot_cpu / per:.2f}, load generator and fake Slack {run.bench_cpu / per:.2f}, PostgreSQL "
+          f"{run.db_cpu / per:.2f}, other work on this machine {others / per:.2f}, idle "
+          f"{(run.machine_total - run.machine_busy) / per:.2f}; CPU ms per request: bots "
+          f"{1000 * run.bot_cpu / max(run.done, 1):.2f}, load generator {1000 * run.bench_cpu / max(run.done, 1):.2f}",
+          flush=True)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per side, in all rounds")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="the sides take turns this many times, so that other work on the machine that comes "
+                             "and goes weighs on all three alike")
     args = parser.parse_args()
     fake = await Answers().start()
     admin = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
-    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bot-bench.") as tmp:
+    async with contextlib.AsyncExitStack() as stack:
         if admin is None:
             admin = stack.enter_context(throwaway_postgres())
-        folder = Path(tmp)
-        runs = [await scenario("sqlite", str(folder / "bot.db"), 1, args.members, args.seconds, fake, folder)]
-        for processes in (1, 2):
-            url = await create_database(admin)
-            try:
-                runs.append(await scenario(f"pg_{processes}", url, processes, args.members, args.seconds, fake,
-                                           folder))
-            finally:
-                await drop_database(admin, url)
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bot-bench.")))
+        urls = [await create_database(admin) for _ in range(2)]
+        for url in urls:
+            stack.push_async_callback(drop_database, admin, url)
+        async with contextlib.AsyncExitStack() as running:  # the bots stop before their votes are counted
+            sides = [await deploy(running, "sqlite", str(folder / "bot.db"), 1, fake, folder)]
+            for processes, url in zip((1, 2), urls, strict=True):
+                sides.append(await deploy(running, f"pg_{processes}", url, processes, fake, folder))
+            for side in sides:
+                await drive(fake, side.ports, side.poll_id, args.members, 2.0, side.run, False, side.voted)
+            for _ in range(args.rounds):
+                for side in sides:
+                    await measure(side, fake, args.members, args.seconds / args.rounds)
+        for side in sides:
+            side.run.lost += await check_votes(side)
+            report(side, args.members)
     await fake.stop()
-    sqlite, pg1, pg2 = runs
+    sqlite, pg1, pg2 = (side.run for side in sides)
     print(f"two processes serve {pg2.rps / max(pg1.rps, 1e-9):.2f}x one (target 1.6); {os.cpu_count()} cores here")
     print(f"load members={args.members} rps_sqlite={sqlite.rps:.0f} rps_pg_1={pg1.rps:.0f} rps_pg_2={pg2.rps:.0f} "
-          f"p99_ms={max(r.p99_ms for r in runs):.0f} lost={sum(r.lost for r in runs)}")
+          f"p99_ms={max(r.p99_ms for r in (sqlite, pg1, pg2)):.0f} lost={sum(r.lost for r in (sqlite, pg1, pg2))}")
 
 
 if __name__ == "__main__":
