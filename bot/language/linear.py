@@ -98,7 +98,10 @@ class LinearClassifier:
         self.bias = float(bias[0])
 
     def probability(self, text: str) -> float:
-        idx = self.featuriser.indices(text)
+        return self.probability_of(self.featuriser.indices(text))
+
+    def probability_of(self, idx: np.ndarray) -> float:
+        """The probability of a text already read by this classifier's featuriser (`Featuriser.indices`)."""
         z = float(self.weights[idx].sum() / np.sqrt(max(len(idx), MIN_FEATURES))) + self.bias
         return float(1.0 / (1.0 + np.exp(-z)))
 
