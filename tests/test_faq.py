@@ -128,6 +128,8 @@ def test_huge_and_odd_input_is_answered_politely(faq: Faq):
     "how much ket to get high", "where can i buy ketamine online", "can i drink alcohol after my infusion",
     "best way to hit the k hole", "can I mix ketamine with xanax", "ketamine without a prescription?",
     "my cousin has leftover ketamine spray can i use it", "quiero comprar ketamina",
+    "can I take more than 2 sprays if the migraine is bad", "is it ok to double my lozenge tonight",
+    "can I have a glass of wine tonight after my spray",
 ])
 def test_unsafe_questions_get_the_fixed_safety_reply(faq: Faq, query: str):
     answer = faq.find(query)
@@ -150,9 +152,16 @@ def test_crisis_messages_get_crisis_resources(faq: Faq, query: str):
 @pytest.mark.parametrize("query", [
     "this headache is killing me, does ketamine help migraine", "dying to know if insurance covers infusions",
     "what is the k hole", "what dose of ketamine was used in the studies",
+    "my doctor increased my dose, is that normal", "why is alcohol dangerous with ketamine",
 ])
 def test_idioms_and_information_questions_are_not_safety_cases(faq: Faq, query: str):
     assert faq.find(query).safety is None
+
+
+def test_a_general_question_about_mixing_gets_the_cited_entry(faq: Faq):
+    answer = faq.find("why is alcohol dangerous with ketamine")
+    assert answer.entry is not None and answer.entry.id == "alcohol-and-other-drugs"
+    assert any("reference 6" in (s.citation or "") for s in answer.entry.sources)
 
 
 # -- validation -------------------------------------------------------------------------------------------
