@@ -49,17 +49,18 @@ def windows(text: str) -> list[str]:
 def classify(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lambda s: s,
              risk: RiskModel | None = None, listed: bool = False) -> Safety | None:
     """'crisis' for thoughts of suicide or self-harm, 'unsafe' for misuse, else None. `listed`: the question is one
-    the admins wrote into the KB, so the model's unsafe reading does not overrule them (patterns and the crisis
-    judges still apply)."""
+    the admins wrote into the KB, word for word, so the model's readings do not overrule them (a KB question such as
+    "does the bladder damage go away if you stop" is not a plea); the admins' crisis and unsafe patterns still
+    apply to it."""
     parts = windows(question)
     pattern_texts = [_pattern_text(p, rewrite) for p in parts]
     # No "not crisis" exceptions on purpose: an idiom next to a real plea ("it's killing me, I want to end
     # it") must still reach the crisis reply, so the patterns themselves are written narrowly.
     if any(texts.crisis_any.search(t) for t in pattern_texts):
         return "crisis"
-    assessed = [risk.assess(p) for p in parts] if risk is not None else []
+    assessed = [risk.assess(p) for p in parts] if risk is not None and not listed else []
     if any(r.is_crisis for r in assessed):
         return "crisis"
-    if any(texts.unsafe_any.search(t) for t in pattern_texts) or (not listed and any(r.is_unsafe for r in assessed)):
+    if any(texts.unsafe_any.search(t) for t in pattern_texts) or any(r.is_unsafe for r in assessed):
         return "unsafe"
     return None
