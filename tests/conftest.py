@@ -9,14 +9,16 @@ file against PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
 import json
 import os
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -27,6 +29,12 @@ from bot.core.contract import Staff
 from bot.core.core import Core
 from bot.core.records import Role
 from bot.runner import open_core
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from bot.adapters.slack import SlackAdapter
+    from tests.fakes.slack_api import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,3 +168,48 @@ class ConsoleSession:
 @pytest.fixture
 async def console(core: Core) -> ConsoleSession:
     return ConsoleSession(core)
+
+
+@dataclass
+class SlackServing:
+    """A core behind a real Slack adapter in HTTP mode, and a client that sends it requests signed like Slack's."""
+
+    core: Core
+    adapter: SlackAdapter
+    http: aiohttp.ClientSession
+
+    async def send(self, body: str, content_type: str = "application/x-www-form-urlencoded") -> None:
+        from tests.fakes.slack_api import signed_headers
+
+        url = f"http://127.0.0.1:{self.adapter.port}/slack/events"
+        async with self.http.post(url, data=body.encode(),
+                                  headers=signed_headers(body, content_type=content_type)) as resp:
+            assert resp.status == 200
+
+
+@contextlib.asynccontextmanager
+async def serving_slack(cfg: Config, fake: FakeSlack) -> AsyncIterator[SlackServing]:
+    """Serve `cfg` (its slack section pointed at the started `fake`, HTTP mode, the fake's tokens) until the block
+    ends; then everything stops in the bot's own order and the fake with it."""
+    import aiohttp
+
+    from bot.adapters.slack import SlackAdapter
+    from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET
+
+    s = cfg.slack
+    s.enabled, s.mode, s.host, s.port, s.api_url = True, "http", "127.0.0.1", 0, fake.api_url
+    s.bot_token, s.signing_secret = Secret(BOT_TOKEN), Secret(SIGNING_SECRET)
+    core = await open_core(cfg)
+    adapter = SlackAdapter(core, cfg.slack)
+    core.attach(adapter)
+    http = aiohttp.ClientSession()
+    try:
+        await adapter.start()
+        await core.start()
+        yield SlackServing(core, adapter, http)
+    finally:
+        await http.close()
+        await adapter.stop()
+        await core.close()
+        await adapter.close()
+        await fake.stop()

@@ -13,24 +13,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
 import pytest
 
-from bot.adapters.slack import SlackAdapter
-from bot.config import Config, DiscordServerConfig, Secret, SlackWorkspaceConfig
+from bot.config import Config, DiscordServerConfig, SlackWorkspaceConfig
 from bot.core.core import Core
-from bot.runner import open_core
-from tests.conftest import make_config
+from tests.conftest import SlackServing, make_config, serving_slack
 from tests.fakes.discord_api import GUILD_ID, FakeDiscord, Recorded
 from tests.fakes.slack_api import (
-    BOT_TOKEN,
-    SIGNING_SECRET,
     TEAM_ID,
     FakeSlack,
     block_actions_payload,
     event_body,
     interactive_body,
-    signed_headers,
     slash_fields,
 )
 from tests.test_discord import MOD_ROLE, Probe, Running, discord_config, embeds_of, is_ephemeral
@@ -182,15 +176,14 @@ async def test_discord_a_poll_is_only_posted_to_channels_of_its_own_server(disco
 @dataclass
 class SlackRun:
     fake: FakeSlack
-    core: Core
-    adapter: SlackAdapter
-    http: aiohttp.ClientSession
+    serving: SlackServing
+
+    @property
+    def core(self) -> Core:
+        return self.serving.core
 
     async def send(self, body: str, content_type: str = "application/x-www-form-urlencoded") -> None:
-        url = f"http://127.0.0.1:{self.adapter.port}/slack/events"
-        async with self.http.post(url, data=body.encode(),
-                                  headers=signed_headers(body, content_type=content_type)) as resp:
-            assert resp.status == 200
+        await self.serving.send(body, content_type)
 
     async def message(self, team: str, channel: str, user: str, text: str, ts: str) -> None:
         body = json.loads(event_body({"type": "message", "channel": channel, "channel_type": "channel",
@@ -220,25 +213,10 @@ async def slack_run(tmp_path: Path) -> AsyncIterator[SlackRun]:
                            channels={"C0GENERAL": "general", "C0NGEN": "north-general", "C0NEVENTS": "north-events"},
                            channel_teams={"C0GENERAL": TEAM_ID, "C0NGEN": T_NORTH, "C0NEVENTS": T_NORTH}).start()
     cfg: Config = make_config(tmp_path)
-    s = cfg.slack
-    s.enabled, s.mode, s.host, s.port, s.api_url = True, "http", "127.0.0.1", 0, fake.api_url
-    s.bot_token, s.signing_secret = Secret(BOT_TOKEN), Secret(SIGNING_SECRET)
-    s.moderator_ids, s.mod_channel = ["U0MOD"], "C0MODS"
-    s.workspaces = [SlackWorkspaceConfig(team_id=T_NORTH, mod_channel="C0NMODS", moderator_ids=["U0NMOD"])]
-    core = await open_core(cfg)
-    adapter = SlackAdapter(core, cfg.slack)
-    core.attach(adapter)
-    http = aiohttp.ClientSession()
-    try:
-        await adapter.start()
-        await core.start()
-        yield SlackRun(fake, core, adapter, http)
-    finally:
-        await http.close()
-        await adapter.stop()
-        await core.close()
-        await adapter.close()
-        await fake.stop()
+    cfg.slack.moderator_ids, cfg.slack.mod_channel = ["U0MOD"], "C0MODS"
+    cfg.slack.workspaces = [SlackWorkspaceConfig(team_id=T_NORTH, mod_channel="C0NMODS", moderator_ids=["U0NMOD"])]
+    async with serving_slack(cfg, fake) as serving:
+        yield SlackRun(fake, serving)
 
 
 async def test_slack_spam_in_a_workspace_of_its_own_goes_to_its_moderators_and_only_they_decide(slack_run: SlackRun):

@@ -16,26 +16,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from bot.adapters.slack import SlackAdapter
-from bot.config import Config, Secret
+from bot.config import Config
 from bot.core.contract import Adapter, IncomingMessage, SetupError, Staff
 from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, Role
 from bot.features.moderation import Moderation
 from bot.features.moderation.spam import RulesError, ScanMessage
 from bot.runner import open_core
-from tests.conftest import ROOT, ConsoleSession, make_config
+from tests.conftest import ROOT, ConsoleSession, make_config, serving_slack
 from tests.fakes.slack_api import (
-    BOT_TOKEN,
-    SIGNING_SECRET,
     FakeSlack,
     block_actions_payload,
     event_body,
     interactive_body,
-    signed_headers,
 )
 
 SPAM = ("Ketamine for sale, pharmaceutical grade, discreet shipping worldwide. No prescription needed. "
@@ -597,24 +592,9 @@ def test_cli_validate_and_broken_rules(tmp_path: Path):
 async def test_slack_spam_reaches_the_mod_channel_and_a_moderator_removes_it(tmp_path: Path):
     fake = await FakeSlack(users={"U0SPAM": "Spammy McSpam"}).start()
     cfg: Config = make_config(tmp_path)
-    s = cfg.slack
-    s.enabled, s.mode, s.host, s.port, s.api_url = True, "http", "127.0.0.1", 0, fake.api_url
-    s.bot_token, s.signing_secret = Secret(BOT_TOKEN), Secret(SIGNING_SECRET)
-    s.moderator_ids, s.mod_channel = ["U0MOD"], "C0MODS"
-    core = await open_core(cfg)
-    adapter = SlackAdapter(core, cfg.slack)
-    core.attach(adapter)
-    http = aiohttp.ClientSession()
-    try:
-        await adapter.start()
-        await core.start()
-        url = f"http://127.0.0.1:{adapter.port}/slack/events"
-
-        async def send(body: str, content_type: str) -> None:
-            async with http.post(url, data=body.encode(),
-                                 headers=signed_headers(body, content_type=content_type)) as resp:
-                assert resp.status == 200
-
+    cfg.slack.moderator_ids, cfg.slack.mod_channel = ["U0MOD"], "C0MODS"
+    async with serving_slack(cfg, fake) as serving:
+        core, send = serving.core, serving.send
         event = {"type": "message", "channel": "C0GENERAL", "channel_type": "channel", "user": "U0SPAM",
                  "text": SPAM, "ts": "1700000100.000200"}
         await send(event_body(event), "application/json")
@@ -646,12 +626,6 @@ async def test_slack_spam_reaches_the_mod_channel_and_a_moderator_removes_it(tmp
         await asyncio.sleep(0.05)
         [item] = await items(core)
         assert item["status"] == "removed" and item["decided_by"] == "slack:U0MOD"
-    finally:
-        await http.close()
-        await adapter.stop()
-        await core.close()
-        await adapter.close()
-        await fake.stop()
 
 
 async def test_per_author_memory_survives_a_restart(tmp_path: Path):

@@ -10,27 +10,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from bot.adapters.discord import DiscordAdapter
-from bot.adapters.slack import SlackAdapter
 from bot.adapters.slack.inbound import mentioned
 from bot.config import Config, Secret, load_config
 from bot.core.core import Core
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Role
 from bot.features.moderation import Moderation
 from bot.runner import open_core
-from tests.conftest import ConsoleSession, make_config
+from tests.conftest import ConsoleSession, make_config, serving_slack
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord
 from tests.fakes.slack_api import (
-    BOT_TOKEN,
-    SIGNING_SECRET,
     FakeSlack,
     block_actions_payload,
     event_body,
     interactive_body,
-    signed_headers,
     slash_body,
 )
 from tests.test_moderation import (
@@ -439,25 +434,10 @@ async def test_discord_end_to_end(tmp_path: Path):
 async def test_slack_end_to_end(tmp_path: Path):
     fake = await FakeSlack(users={"U0SPAM": "Spammy"}, channels={"C0GENERAL": "general"}).start()
     cfg: Config = make_config(tmp_path, spam__mention_limit=3)
-    s = cfg.slack
-    s.enabled, s.mode, s.host, s.port, s.api_url = True, "http", "127.0.0.1", 0, fake.api_url
-    s.bot_token, s.signing_secret = Secret(BOT_TOKEN), Secret(SIGNING_SECRET)
-    s.moderator_ids, s.mod_channel = ["U0MOD"], "C0MODS"
+    cfg.slack.moderator_ids, cfg.slack.mod_channel = ["U0MOD"], "C0MODS"
     cfg.moderation.audit_channel.slack = "C0AUDIT"
-    core = await open_core(cfg)
-    adapter = SlackAdapter(core, cfg.slack)
-    core.attach(adapter)
-    http = aiohttp.ClientSession()
-    try:
-        await adapter.start()
-        await core.start()
-        url = f"http://127.0.0.1:{adapter.port}/slack/events"
-
-        async def send(body: str, content_type: str = "application/x-www-form-urlencoded") -> None:
-            async with http.post(url, data=body.encode(),
-                                 headers=signed_headers(body, content_type=content_type)) as resp:
-                assert resp.status == 200
-
+    async with serving_slack(cfg, fake) as serving:
+        send = serving.send
         for n, channel in enumerate(("C0GENERAL", "C0SECRET")):
             event = {"type": "message", "channel": channel, "channel_type": "channel", "user": "U0SPAM",
                      "text": f"<@U01> <@U02> <@U03> <@U04> hello {n}", "ts": f"1700000100.00020{n}"}
@@ -502,10 +482,4 @@ async def test_slack_end_to_end(tmp_path: Path):
         assert "no timeout to lift" in undone and "posted 2 of 2 removed message(s) again as a quote" in undone
         quotes = [c for c in fake.calls_to("chat.postMessage") if c["channel"] in ("C0GENERAL", "C0SECRET")]
         assert len(quotes) == 2 and "A moderator restored this message by Spammy in #general" in quotes[0]["text"]
-    finally:
-        await http.close()
-        await adapter.stop()
-        await core.close()
-        await adapter.close()
-        await fake.stop()
 
