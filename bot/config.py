@@ -143,10 +143,11 @@ class DiscordConfig:
 
 @dataclass
 class SlackWorkspaceConfig:
-    """A Slack workspace served as a community of its own (the app installed org-wide on Enterprise Grid, so one
-    bot token reaches every workspace): its moderators, their channel, its knowledge base."""
+    """A Slack workspace served as a community of its own: its moderators, their channel, its knowledge base, and
+    its own bot token when the app is installed in it on its own (not org-wide on Enterprise Grid)."""
 
     team_id: str = ""
+    bot_token: Secret = _secret()  # empty: slack.bot_token reaches this workspace (an org-wide install)
     mod_channel: str = ""
     moderator_ids: list[str] = field(default_factory=list)
     admin_ids: list[str] = field(default_factory=list)
@@ -445,6 +446,9 @@ def missing_settings(cfg: Config) -> list[str]:
         need("discord.token", cfg.discord.token)
     if cfg.slack.enabled:
         need("slack.bot_token", cfg.slack.bot_token)
+        for i, workspace in enumerate(cfg.slack.workspaces):
+            if workspace.bot_token.source and not workspace.bot_token:
+                need(f"slack.workspaces[{i}].bot_token", workspace.bot_token)
         if cfg.slack.mode == "socket":
             need("slack.app_token", cfg.slack.app_token)
         else:
@@ -454,5 +458,6 @@ def missing_settings(cfg: Config) -> list[str]:
 
 def secrets_of(cfg: Config) -> list[str]:
     """Every secret value, so the log filter can scrub them from any message."""
-    values = [cfg.discord.token, cfg.slack.bot_token, cfg.slack.app_token, cfg.slack.signing_secret, cfg.storage.url]
+    values = [cfg.discord.token, cfg.slack.bot_token, cfg.slack.app_token, cfg.slack.signing_secret, cfg.storage.url,
+              *(w.bot_token for w in cfg.slack.workspaces)]
     return [s.get() for s in values if s.get()]

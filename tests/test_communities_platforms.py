@@ -15,11 +15,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.config import Config, DiscordServerConfig, SlackWorkspaceConfig
+from bot.config import Config, DiscordServerConfig, Secret, SlackWorkspaceConfig, load_config, missing_settings
 from bot.core.core import Core
+from bot.core.records import MessageRef, Reply
 from tests.conftest import SlackServing, make_config, serving_slack
 from tests.fakes.discord_api import GUILD_ID, FakeDiscord, Recorded
 from tests.fakes.slack_api import (
+    BOT_TOKEN,
     TEAM_ID,
     FakeSlack,
     block_actions_payload,
@@ -279,3 +281,53 @@ async def test_slack_a_poll_is_not_posted_where_the_workspace_cannot_be_told(sla
     assert "couldn't tell which server or workspace" in refused and "Nothing was created" in refused
     assert await core.storage.fetchall("SELECT id FROM polls") == []
     assert not [c for c in fake.calls_to("chat.postMessage") if c["channel"] == "C0NPRIV"]
+
+
+NORTH_TOKEN = "xoxb-fake-north-TOKEN"
+
+
+def tokens_of(fake: FakeSlack, method: str, channel: str) -> list[str | None]:
+    return [c.token for c in fake.calls if c.method == method and c.args.get("channel") == channel]
+
+
+async def test_slack_a_workspace_installed_on_its_own_is_served_with_its_own_token(tmp_path: Path):
+    """slack.workspaces[].bot_token: the app installed in a workspace on its own (not org-wide). Everything that
+    workspace's requests and items need is asked with its token; the default workspace keeps the app's."""
+    fake = await FakeSlack(users={"U0SPAM": "Spammy"},
+                           channels={"C0GENERAL": "general", "C0NGEN": "north-general", "C0NEVENTS": "north-events",
+                                     "C0NMODS": "north-mods", "C0MODS": "mods"},
+                           channel_teams={"C0NGEN": T_NORTH, "C0NEVENTS": T_NORTH, "C0NMODS": T_NORTH},
+                           token_teams={NORTH_TOKEN: T_NORTH}).start()
+    cfg: Config = make_config(tmp_path)
+    cfg.slack.moderator_ids, cfg.slack.mod_channel = ["U0MOD"], "C0MODS"
+    cfg.slack.workspaces = [SlackWorkspaceConfig(team_id=T_NORTH, bot_token=Secret(NORTH_TOKEN),
+                                                 mod_channel="C0NMODS", moderator_ids=["U0NMOD"])]
+    async with serving_slack(cfg, fake) as serving:
+        run = SlackRun(fake, serving)
+        assert {c.token for c in fake.calls if c.method == "auth.test"} >= {NORTH_TOKEN}
+        await run.message(T_NORTH, "C0NGEN", "U0SPAM", SPAM, "1700000100.000200")
+        await fake.wait_call("chat.postMessage")
+        assert tokens_of(fake, "chat.postMessage", "C0NMODS") == [NORTH_TOKEN]
+        queue_ts = fake.answers_to("chat.postMessage")[0]["ts"]
+        await run.press("queue:1:remove", team=T_NORTH, user="U0NMOD", channel="C0NMODS", message_ts=queue_ts,
+                        key="mod")
+        await fake.wait_call("chat.delete")
+        assert tokens_of(fake, "chat.delete", "C0NGEN") == [NORTH_TOKEN]
+        assert set(tokens_of(fake, "chat.update", "C0NMODS")) == {NORTH_TOKEN}
+        # The default workspace still speaks with the app's token.
+        await run.message(TEAM_ID, "C0GENERAL", "U0SPAM", SPAM.replace("014", "015"), "1700000200.000200")
+        await fake.wait_for(lambda: tokens_of(fake, "chat.postMessage", "C0MODS"))
+        assert tokens_of(fake, "chat.postMessage", "C0MODS") == [BOT_TOKEN]
+        # A message met for the first time since a start (a poll's copy, say) finds its workspace's token.
+        await serving.adapter.update(MessageRef("slack", "C0NEVENTS", "1700000300.000100"), Reply(text="edited"))
+        assert tokens_of(fake, "chat.update", "C0NEVENTS") == [NORTH_TOKEN]
+
+
+def test_a_workspace_token_from_an_unset_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("NORTH_SLACK_TOKEN", raising=False)
+    config = tmp_path / "config.yaml"
+    config.write_text("slack:\n  enabled: true\n  bot_token: xoxb-1\n  app_token: xapp-1\n  workspaces:\n"
+                      "    - team_id: T0NORTH\n      mod_channel: C0NMODS\n      bot_token: ${NORTH_SLACK_TOKEN}\n",
+                      encoding="utf-8")
+    problems = missing_settings(load_config(config))
+    assert any("slack.workspaces[0].bot_token is not set" in p and "NORTH_SLACK_TOKEN" in p for p in problems)

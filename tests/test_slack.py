@@ -963,9 +963,9 @@ async def test_a_vote_is_written_before_slack_hears_ok(slack: Harness):
 
 
 async def test_a_write_that_cannot_finish_in_time_is_not_confirmed(slack: Harness, monkeypatch):
-    import bot.adapters.slack.adapter as slack_adapter
+    import bot.adapters.slack.acks as slack_acks
 
-    monkeypatch.setattr(slack_adapter, "ACK_DEADLINE", 0.2)
+    monkeypatch.setattr(slack_acks, "ACK_DEADLINE", 0.2)
     real = slack.core.dispatch_action
 
     async def stuck(act: Action) -> Reply:

@@ -48,6 +48,9 @@ class FakeSlack:
     users: dict[str, str] = field(default_factory=dict)  # id -> display name
     channels: dict[str, str] = field(default_factory=dict)  # id -> name, for conversations.info
     channel_teams: dict[str, str] = field(default_factory=dict)  # id -> workspace (conversations.info context_team_id)
+    # Bot tokens of other workspaces (token -> team id): auth.test names that team, and such a token cannot see
+    # another workspace's channels, as on Slack when a workspace installed the app on its own.
+    token_teams: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # method -> error code to answer with
     transient: dict[str, list[int]] = field(default_factory=dict)  # method -> HTTP statuses to answer first
     # method -> seconds to sit on each of the next calls after doing them: a platform that never answers in time
@@ -182,15 +185,16 @@ class FakeSlack:
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
         if not token:
             return {"ok": False, "error": "not_authed"}
-        if token not in self.valid_tokens:
+        if token not in self.valid_tokens and token not in self.token_teams:
             return {"ok": False, "error": "invalid_auth"}
+        token_team = self.token_teams.get(token, TEAM_ID)
         if method in self.errors:
             return {"ok": False, "error": self.errors[method]}
         ts = f"{1700000000 + next(self._ts)}.000100"
         channel = args.get("channel") or args.get("channel_id")
         if method == "auth.test":
             return {"ok": True, "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": "Migraine Community",
-                    "user": "migraine-bot", "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
+                    "user": "migraine-bot", "team_id": token_team, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
                     "is_enterprise_install": False}
         if method == "chat.postMessage":
             if channel in self.not_in_channel:
@@ -222,7 +226,8 @@ class FakeSlack:
             return {"ok": True, "user": {"id": user, "name": user.lower(),
                                          "profile": {"display_name": self.users[user], "real_name": ""}}}
         if method == "conversations.info":
-            if channel not in self.channels:
+            owner = self.channel_teams.get(channel, TEAM_ID)
+            if channel not in self.channels or (self.token_teams and owner != token_team):
                 return {"ok": False, "error": "channel_not_found"}
             info = {"id": channel, "name": self.channels[channel], "is_channel": True}
             if channel in self.channel_teams:

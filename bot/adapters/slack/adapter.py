@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -34,17 +34,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.base import API_TIMEOUT, STOP_GRACE, InFlight, form_args, opens_form, scrub
 from bot.adapters.slack import inbound
+from bot.adapters.slack.acks import AckOnce, written_before_ack
 from bot.adapters.slack.errors import API_ERRORS, AUTH_ERRORS, NETWORK_ERRORS, reason
 from bot.adapters.slack.people import ChannelNames, DisplayNames, GroupMembers, is_group
 from bot.adapters.slack.picker import Picker
 from bot.adapters.slack.render import form_view, render
 from bot.adapters.slack.respond import Responder
+from bot.adapters.slack.teams import TeamClients, workspace_staff
 from bot.adapters.slack.transport import HttpListener, open_socket, unreadable
-from bot.config import SlackConfig, SlackWorkspaceConfig
+from bot.config import SlackConfig
 from bot.core.commands import CommandSpec, parse_line
-from bot.core.contract import Adapter, Staff, StartupError, community_name
+from bot.core.contract import Adapter, Staff, StartupError
 from bot.core.core import Core
-from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply, error_reply
+from bot.core.records import Action, Invocation, Member, MessageRef, Place, Reply
 
 log = logging.getLogger("bot.slack")
 
@@ -52,60 +54,6 @@ RESTRICT_UNSUPPORTED = (
     "Slack does not let apps time out members with a bot token, so nothing was done on Slack. "
     "A workspace admin can remove the member from the channel or deactivate their account by hand."
 )
-
-
-# Slack shows an error if a button press or form is not acknowledged within 3 seconds. The core's write (group
-# commit) takes milliseconds; past this, the member is told the truth instead of being left with a spinner.
-ACK_DEADLINE = 2.5
-TOO_SLOW = ("Sorry, that is taking longer than Slack allows. It may not have been saved: please check in a moment "
-            "and try again if needed.")
-
-
-class _AckOnce:
-    """Acknowledge exactly once: after the work when it finishes in time, else when the deadline passes or on
-    the way out whatever happened (so Slack never waits the full 3 seconds for nothing)."""
-
-    def __init__(self, ack: Any) -> None:
-        self._ack = ack
-        self.done = False
-
-    async def now(self) -> None:
-        if not self.done:
-            self.done = True
-            await self._ack()
-
-    async def __aenter__(self) -> _AckOnce:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.now()
-
-
-async def written_before_ack(work: Awaitable[Reply], acked: _AckOnce) -> Reply:
-    """Run the core's work (which commits what it changes), then acknowledge: a process killed after Slack heard
-    "ok" has already written the vote, decision, report or poll. The work is shielded: past the deadline it still
-    finishes, but the member is not told it did."""
-    task = asyncio.ensure_future(work)
-    try:
-        reply = await asyncio.wait_for(asyncio.shield(task), ACK_DEADLINE)
-    except TimeoutError:
-        await acked.now()
-        return error_reply(TOO_SLOW)
-    await acked.now()
-    return reply
-
-
-def workspace_staff(workspace: SlackWorkspaceConfig, index: int) -> Staff:
-    """The staff of a workspace configured as a community of its own (slack.workspaces[index])."""
-    team = workspace.team_id.strip()
-    return Staff(
-        place=Place("slack", workspace.mod_channel, team),
-        setting=f"slack.workspaces[{index}].mod_channel",
-        moderator_ids=frozenset(workspace.moderator_ids),
-        admin_ids=frozenset(workspace.admin_ids),
-        community=community_name("slack", team),
-        audit=Place("slack", workspace.audit_channel, team) if workspace.audit_channel else None,
-    )
 
 
 class SlackAdapter(Adapter):
@@ -142,6 +90,12 @@ class SlackAdapter(Adapter):
                                      timeout=API_TIMEOUT)
         self._bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=list(retries),
                                            timeout=API_TIMEOUT)
+        # Workspaces that installed the app on their own have their own bot token and client.
+        self.clients = TeamClients(self.client, {
+            w.team_id.strip(): AsyncWebClient(token=w.bot_token.get(), base_url=base_url, retry_handlers=list(retries),
+                                              timeout=API_TIMEOUT)
+            for w in cfg.workspaces if w.bot_token})
+        self._team_auth: dict[str, Any] = {}  # team id -> its own token's auth.test answer
         self.app = AsyncApp(
             name="migraine-community-bot",
             client=self._bolt_client,
@@ -150,13 +104,14 @@ class SlackAdapter(Adapter):
             request_verification_enabled=True,  # HTTP requests without a valid, fresh signature get 401
             process_before_response=False,  # ack() goes back to Slack at once; the work continues after
         )
-        staff_ids = [*cfg.moderator_ids, *cfg.admin_ids, *(i for w in cfg.workspaces for i in w.moderator_ids),
-                     *(i for w in cfg.workspaces for i in w.admin_ids)]
-        self._groups = GroupMembers(self.client, {i for i in staff_ids if is_group(i)})
-        self._names = DisplayNames(self.client)
-        self._channel_names = ChannelNames(self.client)
-        self._replies = Responder(self.client, self)
-        self._picker = Picker(core, self.client, self._replies, self.member, self._work)
+        groups: dict[str, str | None] = {i: None for i in [*cfg.moderator_ids, *cfg.admin_ids] if is_group(i)}
+        for w in cfg.workspaces:  # a workspace's own user groups are asked of that workspace
+            groups.update({i: w.team_id.strip() for i in [*w.moderator_ids, *w.admin_ids] if is_group(i)})
+        self._groups = GroupMembers(self.clients, groups)
+        self._names = DisplayNames(self.clients)
+        self._channel_names = ChannelNames(self.clients)
+        self._replies = Responder(self.clients, self)
+        self._picker = Picker(core, self.clients, self._replies, self.member, self._work)
         self._auth: Any = None
         self.bot_user_id = ""
         self.team_id = ""
@@ -167,6 +122,9 @@ class SlackAdapter(Adapter):
         self._socket: Any = None
         self._lost: asyncio.Future[str] | None = None
         self._watch_auth(self.client, "slack.bot_token")
+        for i, w in enumerate(cfg.workspaces):
+            if w.bot_token:
+                self._watch_auth(self.clients.for_team(w.team_id.strip()), f"slack.workspaces[{i}].bot_token")
         self._inflight = InFlight()
         self._started = False
         self._register()
@@ -186,7 +144,8 @@ class SlackAdapter(Adapter):
         # The SDK applies its own timeout only to sessions it creates; a shared session carries its own, and
         # aiohttp's default would let an unanswered call hold a handler, or a shutdown, for 5 minutes.
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT))
-        self.client.session = self._session
+        for client in self.clients:
+            client.session = self._session
         self._bolt_client.session = self._session
         try:
             await self._verify_token()
@@ -258,6 +217,21 @@ class SlackAdapter(Adapter):
         self.team_id = auth.get("team_id") or ""
         self.team_url = (auth.get("url") or "").rstrip("/")
         log.info("platform=slack connected as %s to %s", auth.get("user"), auth.get("team"))
+        for i, w in enumerate(self.cfg.workspaces):
+            if not w.bot_token:
+                continue
+            setting = f"slack.workspaces[{i}].bot_token"
+            try:
+                team_auth = await self.clients.for_team(w.team_id.strip()).auth_test()
+            except SlackApiError as exc:
+                raise StartupError(f"Slack rejected {setting}: {reason(exc)}") from None
+            except NETWORK_ERRORS as exc:
+                raise StartupError(self._scrub(f"cannot reach the Slack API with {setting}: {reason(exc)}")) from None
+            if team_auth.get("team_id") != w.team_id.strip():
+                raise StartupError(f"{setting} belongs to workspace {team_auth.get('team_id')}, not "
+                                   f"{w.team_id.strip()}: check the token and the team_id")
+            self._team_auth[w.team_id.strip()] = team_auth
+            log.info("platform=slack connected as %s to %s", team_auth.get("user"), team_auth.get("team"))
 
     async def stop(self) -> None:
         """Stop taking requests and let the ones being handled finish (up to STOP_GRACE s); the Web API client
@@ -280,13 +254,19 @@ class SlackAdapter(Adapter):
         if self._session is not None:
             await self._session.close()
             self._session = None
-            self.client.session = None
+            for client in self.clients:
+                client.session = None
             self._bolt_client.session = None
 
     def _authorizer(self) -> Any:
         # A plain function: bolt passes arguments by name and would trip over a bound method's `self`.
         async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
-            """bolt asks this for every request: the answer of the one auth.test start() made."""
+            """bolt asks this for every request: the answer of the auth.test start() made for that workspace's
+            token (its own, or the app's)."""
+            own = self._team_auth.get(team_id or "")
+            if own is not None:
+                return AuthorizeResult.from_auth_test_response(
+                    bot_token=self.clients.for_team(team_id).token or "", auth_test_response=own)
             if self._auth is None:
                 return None
             return AuthorizeResult.from_auth_test_response(bot_token=self.cfg.bot_token.get(),
@@ -295,49 +275,59 @@ class SlackAdapter(Adapter):
         return authorize
 
     def _scrub(self, text: str) -> str:
-        return scrub(text, self.cfg.bot_token.get(), self.cfg.app_token.get(), self.cfg.signing_secret.get())
+        return scrub(text, self.cfg.bot_token.get(), self.cfg.app_token.get(), self.cfg.signing_secret.get(),
+                     *(w.bot_token.get() for w in self.cfg.workspaces))
 
     # -- the contract: the core posts, edits and deletes ---------------------------------------------------
 
+    async def _client_for(self, place: Place) -> AsyncWebClient:
+        """The client of the place's workspace (learned for its channel when the place names it)."""
+        if place.guild:
+            self.clients.learn(place.channel, place.guild)
+            return self.clients.for_team(place.guild)
+        return await self.clients.for_channel(place.channel)
+
     async def post(self, place: Place, reply: Reply) -> MessageRef:
         rendered = render(reply, image_shown=True)
-        response = await self.client.chat_postMessage(channel=place.channel, text=rendered.text,
-                                                      blocks=rendered.blocks, unfurl_links=False,
-                                                      unfurl_media=False)
+        client = await self._client_for(place)
+        response = await client.chat_postMessage(channel=place.channel, text=rendered.text, blocks=rendered.blocks,
+                                                 unfurl_links=False, unfurl_media=False)
         channel = response.get("channel") or place.channel
         ref = MessageRef("slack", channel, str(response["ts"]))
         if reply.image is not None:
-            await self._upload(channel, reply)
+            await self._upload(client, channel, reply)
         return ref
 
     async def whisper(self, place: Place, member_id: str, reply: Reply) -> None:
         """An ephemeral message in the channel: only that member sees it, and only there."""
         rendered = render(reply, image_shown=False)
-        await self.client.chat_postEphemeral(channel=place.channel, user=member_id.removeprefix("slack:"),
-                                             text=rendered.text, blocks=rendered.blocks)
+        client = await self._client_for(place)
+        await client.chat_postEphemeral(channel=place.channel, user=member_id.removeprefix("slack:"),
+                                        text=rendered.text, blocks=rendered.blocks)
 
-    async def _upload(self, channel: str, reply: Reply, thread_ts: str | None = None) -> None:
+    async def _upload(self, client: AsyncWebClient, channel: str, reply: Reply, thread_ts: str | None = None) -> None:
         """Attach a reply's image (files_upload_v2); a failed upload never undoes the message itself."""
         assert reply.image is not None
         try:
-            await self.client.files_upload_v2(channel=channel, content=reply.image.data, thread_ts=thread_ts,
-                                              filename=reply.image.filename, title=reply.image.filename)
+            await client.files_upload_v2(channel=channel, content=reply.image.data, thread_ts=thread_ts,
+                                         filename=reply.image.filename, title=reply.image.filename)
         except API_ERRORS as exc:
             log.warning("platform=slack could not upload image %s to %s: %s", reply.image.filename, channel,
                         reason(exc))
 
     async def update(self, ref: MessageRef, reply: Reply) -> None:
         rendered = render(reply, image_shown=True)
-        await self.client.chat_update(channel=ref.channel, ts=ref.message, text=rendered.text,
-                                      blocks=rendered.blocks)
+        client = await self.clients.for_channel(ref.channel)
+        await client.chat_update(channel=ref.channel, ts=ref.message, text=rendered.text, blocks=rendered.blocks)
         if reply.image is not None:
             # chat.update cannot attach files: the new image goes into the message's thread.
-            await self._upload(ref.channel, reply, thread_ts=ref.message)
+            await self._upload(client, ref.channel, reply, thread_ts=ref.message)
 
     async def delete(self, ref: MessageRef) -> None:
         """chat.delete. A bot token can delete the bot's own messages; deleting a member's needs more rights."""
         try:
-            await self.client.chat_delete(channel=ref.channel, ts=ref.message)
+            client = await self.clients.for_channel(ref.channel)
+            await client.chat_delete(channel=ref.channel, ts=ref.message)
         except SlackApiError as exc:
             why = reason(exc)
             if why in ("cant_delete_message", "message_not_found", "not_in_channel", "channel_not_found"):
@@ -402,6 +392,7 @@ class SlackAdapter(Adapter):
     async def _run_command(self, spec: CommandSpec, body: dict[str, Any], respond: Any) -> None:
         sender = inbound.command_sender(body)
         text = inbound.command_text(body)
+        self.clients.learn(sender.channel, sender.team)
         member = await self.member(sender.user, sender.name, sender.team)
         if body.get("trigger_id") and opens_form(spec, member, has_args=bool(text.strip())):
             await self._open_form(spec, body["trigger_id"], sender, respond)
@@ -416,16 +407,17 @@ class SlackAdapter(Adapter):
         assert spec.form is not None
         view = form_view(spec.name, spec.form, inbound.form_metadata(sender.channel, sender.team))
         try:
-            await self.client.views_open(trigger_id=trigger_id, view=view)
+            await self.clients.for_team(sender.team).views_open(trigger_id=trigger_id, view=view)
         except API_ERRORS as exc:
             log.error("platform=slack command=/%s could not open its form: %s", spec.name, reason(exc))
             await self._replies.apologise(sender.channel, sender.user, respond, reason(exc))
 
     async def _on_form(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         name = inbound.form_command(view)
-        async with _AckOnce(ack) as acked, self._work(f"/{name}"):
+        async with AckOnce(ack) as acked, self._work(f"/{name}"):
             sender = inbound.form_sender(body, view)
             args = form_args(self.core.command(name), inbound.form_values(view))
+            self.clients.learn(sender.channel, sender.team)
             member = await self.member(sender.user, sender.name, sender.team)
             reply = await written_before_ack(self.core.dispatch(Invocation(name, member, sender.place, args)),
                                              acked)
@@ -433,18 +425,19 @@ class SlackAdapter(Adapter):
 
     def _shortcut_listener(self, spec: CommandSpec) -> Any:
         async def on_shortcut(ack: Any, body: dict[str, Any], respond: Any) -> None:
-            async with _AckOnce(ack) as acked, self._work(spec.name):
+            async with AckOnce(ack) as acked, self._work(spec.name):
                 await self._run_shortcut(spec, body, respond, acked)
 
         return on_shortcut
 
-    async def _run_shortcut(self, spec: CommandSpec, body: dict[str, Any], respond: Any, acked: _AckOnce) -> None:
+    async def _run_shortcut(self, spec: CommandSpec, body: dict[str, Any], respond: Any, acked: AckOnce) -> None:
         if body.get("type") != "message_action":
             return
         sender = inbound.shortcut_sender(body)
         message = body.get("message") or {}
         link = self.permalink(sender.channel, inbound.shortcut_ts(body), (body.get("team") or {}).get("domain"),
                               message.get("thread_ts"))
+        self.clients.learn(sender.channel, sender.team)
         member = await self.member(sender.user, sender.name, sender.team)
         reply = await written_before_ack(
             self.core.dispatch(Invocation(spec.name, member, sender.place, inbound.shortcut_args(body, link))), acked)
@@ -454,7 +447,7 @@ class SlackAdapter(Adapter):
             log.error("platform=slack command=%s could not deliver reply: %s", spec.name, reason(exc))
 
     async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-        async with _AckOnce(ack) as acked, self._work("button"):
+        async with AckOnce(ack) as acked, self._work("button"):
             if body.get("type") != "block_actions":
                 return
             value = inbound.pressed_value(action)
@@ -462,6 +455,7 @@ class SlackAdapter(Adapter):
             if not sender.channel:
                 log.warning("platform=slack command=button:%s pressed outside a channel; ignored", value)
                 return
+            self.clients.learn(sender.channel, sender.team)
             member = await self.member(sender.user, sender.name, sender.team)
             ref = inbound.pressed_on(body, sender.channel)
             reply = await written_before_ack(self.core.dispatch_action(Action(value, member, sender.place, ref)),
@@ -479,11 +473,12 @@ class SlackAdapter(Adapter):
             if not inbound.is_member_post(event):
                 return
             channel, ts = event.get("channel", ""), str(event.get("ts", ""))
-            name = await self.user_name(event["user"])
-            link = self.permalink(channel, ts, None, event.get("thread_ts"))
             # The workspace the channel belongs to (the envelope's), not the author's: in a channel shared with
             # another organisation (Slack Connect) the author's team is theirs, the channel's moderators are ours.
             team = body.get("context_team_id") or body.get("team_id") or event.get("team")
+            self.clients.learn(channel, team)
+            name = await self.user_name(event["user"], team)
+            link = self.permalink(channel, ts, None, event.get("thread_ts"))
             role = (await self.member(event["user"], name, team)).role
             await self.core.on_message(dataclasses.replace(inbound.incoming_message(event, name, link),
                                                            author_role=role, guild=team))
@@ -495,6 +490,6 @@ class SlackAdapter(Adapter):
         base = self.team_url or (f"https://{domain}.slack.com" if domain else "")
         return inbound.permalink(base, channel, ts, thread_ts)
 
-    async def user_name(self, user_id: str) -> str:
-        """A member's display name via users.info (cached); their id if Slack won't say."""
-        return await self._names.get(user_id)
+    async def user_name(self, user_id: str, team: str | None = None) -> str:
+        """A member's display name via users.info of their workspace (cached); their id if Slack won't say."""
+        return await self._names.get(user_id, team)

@@ -8,9 +8,8 @@ import asyncio
 import logging
 import time
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.adapters.slack.errors import API_ERRORS, reason
+from bot.adapters.slack.teams import TeamClients
 
 log = logging.getLogger("bot.slack")
 
@@ -25,11 +24,13 @@ def is_group(slack_id: str) -> bool:
 
 
 class GroupMembers:
-    """Which configured Slack user groups (S…) a user is in, via usergroups.users.list, cached for a while."""
+    """Which configured Slack user groups (S…) a user is in, via usergroups.users.list, cached for a while. Each
+    group is asked of the workspace it was configured for (`groups`: group id -> team id, None for the app's)."""
 
-    def __init__(self, client: AsyncWebClient, group_ids: set[str], ttl: float = GROUP_TTL) -> None:
-        self.client = client
-        self.group_ids = sorted(group_ids)
+    def __init__(self, clients: TeamClients, groups: dict[str, str | None], ttl: float = GROUP_TTL) -> None:
+        self.clients = clients
+        self.groups = groups
+        self.group_ids = sorted(groups)
         self.ttl = ttl
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -50,7 +51,8 @@ class GroupMembers:
             if hit is not None and time.monotonic() - hit[0] < self.ttl:
                 return hit[1]
             try:
-                response = await self.client.usergroups_users_list(usergroup=group)
+                client = self.clients.for_team(self.groups.get(group))
+                response = await client.usergroups_users_list(usergroup=group)
             except API_ERRORS as exc:
                 log.warning("platform=slack could not read the members of user group %s (%s); "
                             "treating the user as not in it", group, reason(exc))
@@ -63,18 +65,18 @@ class GroupMembers:
 class DisplayNames:
     """Members' display names via users.info, cached for a while."""
 
-    def __init__(self, client: AsyncWebClient, ttl: float = NAME_TTL) -> None:
-        self.client = client
+    def __init__(self, clients: TeamClients, ttl: float = NAME_TTL) -> None:
+        self.clients = clients
         self.ttl = ttl
         self._cache: dict[str, tuple[float, str]] = {}
 
-    async def get(self, user_id: str) -> str:
-        """The member's display name; their id if Slack won't say."""
+    async def get(self, user_id: str, team: str | None = None) -> str:
+        """The member's display name (asked of their workspace); their id if Slack won't say."""
         hit = self._cache.get(user_id)
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
         try:
-            info = (await self.client.users_info(user=user_id)).get("user") or {}
+            info = (await self.clients.for_team(team).users_info(user=user_id)).get("user") or {}
         except API_ERRORS as exc:
             log.debug("platform=slack users.info %s failed: %s", user_id, reason(exc))
             return user_id
@@ -89,8 +91,8 @@ class DisplayNames:
 class ChannelNames:
     """Channels' names and workspaces via conversations.info, cached for a while; the id when Slack won't say."""
 
-    def __init__(self, client: AsyncWebClient, ttl: float = NAME_TTL) -> None:
-        self.client = client
+    def __init__(self, clients: TeamClients, ttl: float = NAME_TTL) -> None:
+        self.clients = clients
         self.ttl = ttl
         self._cache: dict[str, tuple[float, str, str | None]] = {}
 
@@ -108,7 +110,8 @@ class ChannelNames:
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1], hit[2]
         try:
-            info = (await self.client.conversations_info(channel=channel)).get("channel") or {}
+            client = await self.clients.for_channel(channel)
+            info = (await client.conversations_info(channel=channel)).get("channel") or {}
         except API_ERRORS as exc:
             log.debug("platform=slack conversations.info %s failed: %s", channel, reason(exc))
             return None  # not cached: a missing scope or invitation may be fixed while the bot runs

@@ -20,12 +20,12 @@ from typing import Any
 
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import inbound
 from bot.adapters.slack.errors import API_ERRORS, reason
 from bot.adapters.slack.render import INPUT_LABEL_MAX, MODAL_TITLE_MAX, PLACEHOLDER_MAX, plain
 from bot.adapters.slack.respond import Responder
+from bot.adapters.slack.teams import TeamClients
 from bot.core.commands import CommandSpec, Option
 from bot.core.core import Core
 from bot.core.permissions import allowed
@@ -93,8 +93,8 @@ def picked_value(view: dict[str, Any], option: str) -> str:
 class Picker:
     """The pickers of one Slack adapter: opening them, answering their searches and their submissions."""
 
-    def __init__(self, core: Core, client: AsyncWebClient, replies: Responder, member: MemberOf, work: Work) -> None:
-        self.core, self.client, self.replies, self.member, self.work = core, client, replies, member, work
+    def __init__(self, core: Core, clients: TeamClients, replies: Responder, member: MemberOf, work: Work) -> None:
+        self.core, self.clients, self.replies, self.member, self.work = core, clients, replies, member, work
 
     def register(self, app: AsyncApp) -> None:
         app.options(re.compile(f"^{PICK_PREFIX}"))(self.on_options)
@@ -110,7 +110,8 @@ class Picker:
         metadata = json.dumps({"channel": sender.channel, "team": sender.team,
                                "response_url": getattr(respond, "response_url", None)})
         try:
-            await self.client.views_open(trigger_id=trigger_id, view=picker_view(spec, option, metadata))
+            await self.clients.for_team(sender.team).views_open(trigger_id=trigger_id,
+                                                                view=picker_view(spec, option, metadata))
         except API_ERRORS as exc:
             log.error("platform=slack command=/%s could not open its picker: %s", spec.name, reason(exc))
             await self.replies.apologise(sender.channel, sender.user, respond, reason(exc))

@@ -8,13 +8,13 @@ import logging
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.adapters.base import API_TIMEOUT
 from bot.adapters.slack.errors import API_ERRORS, NOT_IN_CHANNEL, reason
 from bot.adapters.slack.inbound import Sender
 from bot.adapters.slack.render import render
+from bot.adapters.slack.teams import TeamClients
 from bot.core.contract import Adapter
 from bot.core.records import MessageRef, Reply
 
@@ -27,16 +27,16 @@ def can_respond(respond: Any) -> bool:
 
 
 class Responder:
-    """Delivers replies for one adapter: its Web API client, and its post/update for public messages."""
+    """Delivers replies for one adapter: its Web API clients, and its post/update for public messages."""
 
-    def __init__(self, client: AsyncWebClient, adapter: Adapter) -> None:
-        self.client = client
+    def __init__(self, clients: TeamClients, adapter: Adapter) -> None:
+        self.clients = clients
         self.adapter = adapter
 
     async def _respond(self, respond: Any, **message: Any) -> Any:
         """POST to the response_url. bolt's respond() opens a new HTTP session, so a new TCP connection, for every
         answer; the adapter's shared session keeps connections to Slack alive across answers."""
-        session = self.client.session
+        session = self.clients.default.session
         if session is None or session.closed:
             return await respond(**message)
         hook = AsyncWebhookClient(url=respond.response_url, session=session, timeout=API_TIMEOUT)
@@ -76,7 +76,8 @@ class Responder:
             if response.status_code == 200:
                 return
             log.warning("platform=slack response_url answered %s; trying chat.postEphemeral", response.status_code)
-        await self.client.chat_postEphemeral(channel=channel, user=user, text=rendered.text, blocks=rendered.blocks)
+        client = await self.clients.for_channel(channel)
+        await client.chat_postEphemeral(channel=channel, user=user, text=rendered.text, blocks=rendered.blocks)
 
     async def public(self, reply: Reply, sender: Sender, respond: Any) -> None:
         try:
