@@ -155,6 +155,14 @@ async def test_a_server_with_its_own_knowledge_base_answers_from_it_and_reloads_
         await core.close()
 
 
+def config_problems(path: Path, text: str) -> str:
+    """What loading a config file with `text` reports."""
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return str(caught.value)
+
+
 def test_communities_are_configured_per_server_and_workspace_with_clear_errors(tmp_path: Path):
     good = tmp_path / "good.yaml"
     good.write_text(
@@ -167,21 +175,13 @@ def test_communities_are_configured_per_server_and_workspace_with_clear_errors(t
                                                          faq_path="./north-faq")]
     assert cfg.community_faq_paths() == {"slack:T0NORTH": tmp_path / "north-faq"}
     bad = tmp_path / "bad.yaml"
-    bad.write_text(
-        "discord:\n  servers:\n    - guild_id: 4242\n      mod_channel_id: 77\n    - guild_id: 4242\n"
-        "      moderator_role_ids: [x]\n      colour: red\n"
-        "slack:\n  workspaces:\n    - team_id: north\n", encoding="utf-8")
-    with pytest.raises(ConfigError) as caught:
-        load_config(bad)
-    text = str(caught.value)
+    text = config_problems(bad, "discord:\n  servers:\n    - guild_id: 4242\n      mod_channel_id: 77\n"
+                                "    - guild_id: 4242\n      moderator_role_ids: [x]\n      colour: red\n"
+                                "slack:\n  workspaces:\n    - team_id: north\n")
     assert f"{bad}:6: discord.servers[1].moderator_role_ids: must be a whole number" in text
     assert f"{bad}:7: unknown key 'discord.servers[1].colour'" in text
-    bad.write_text(
-        "discord:\n  servers:\n    - guild_id: 4242\n      mod_channel_id: 77\n    - guild_id: 4242\n"
-        "slack:\n  workspaces:\n    - team_id: north\n", encoding="utf-8")
-    with pytest.raises(ConfigError) as caught:
-        load_config(bad)
-    text = str(caught.value)
+    text = config_problems(bad, "discord:\n  servers:\n    - guild_id: 4242\n      mod_channel_id: 77\n"
+                                "    - guild_id: 4242\nslack:\n  workspaces:\n    - team_id: north\n")
     assert f"{bad}:5: discord.servers[1]: mod_channel_id is missing" in text
     assert "discord.servers: 4242 listed more than once" in text
     assert f"{bad}:8: slack.workspaces[0]: team_id 'north' is not a Slack team id" in text
