@@ -109,6 +109,7 @@ class Run:
     done: int = 0
     lost: int = 0
     latencies: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)  # faq / vote / message -> latencies
     elapsed: float = 0.0
     bot_cpu: float = 0.0  # CPU seconds the bot processes used while measured
     bench_cpu: float = 0.0  # this process (load generator and fake Slack)
@@ -122,8 +123,12 @@ class Run:
 
     @property
     def p99_ms(self) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[int(len(ordered) * 0.99)] * 1000 if ordered else 0.0
+        return percentile_ms(self.latencies, 0.99)
+
+
+def percentile_ms(latencies: list[float], share: float) -> float:
+    ordered = sorted(latencies)
+    return ordered[int(len(ordered) * share)] * 1000 if ordered else 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -343,12 +348,15 @@ async def drive(fake: Answers, ports: list[int], poll_id: int, members: int, sec
                 connection = connections[next(targets)]
                 started = time.perf_counter()
                 if kind < 0.4:
+                    what = "faq"
                     ok = await send(connection, *rng.choice(bodies["faq"]), True)
                 elif kind < 0.7:
+                    what = "vote"
                     ok = await send(connection, *bodies["vote"][0], True)
                     if ok:
                         voted[user] = voted.get(user, 0) + 1
                 else:
+                    what = "message"
                     content_type, body = rng.choice(bodies["message"])
                     ok = await send(connection, content_type, body.replace(b"EVENT_ID", f"Ev{i}x{n}".encode()),
                                     False)
@@ -356,6 +364,7 @@ async def drive(fake: Answers, ports: list[int], poll_id: int, members: int, sec
                     if ok:
                         run.done += 1
                         run.latencies.append(time.perf_counter() - started)
+                        run.by_kind.setdefault(what, []).append(run.latencies[-1])
                     else:
                         run.lost += 1
         finally:
@@ -425,7 +434,9 @@ def report(side: Deployment, members: int) -> None:
           f"{run.bot_cpu / per:.2f}, load generator and fake Slack {run.bench_cpu / per:.2f}, PostgreSQL "
           f"{run.db_cpu / per:.2f}, other work on this machine {others / per:.2f}, idle "
           f"{(run.machine_total - run.machine_busy) / per:.2f}; CPU ms per request: bots "
-          f"{1000 * run.bot_cpu / max(run.done, 1):.2f}, load generator {1000 * run.bench_cpu / max(run.done, 1):.2f}",
+          f"{1000 * run.bot_cpu / max(run.done, 1):.2f}, load generator {1000 * run.bench_cpu / max(run.done, 1):.2f}; "
+          "p50/p99 ms by request: " + ", ".join(f"{kind} {percentile_ms(ms, 0.5):.0f}/{percentile_ms(ms, 0.99):.0f}"
+                                                 for kind, ms in sorted(run.by_kind.items())),
           flush=True)
 
 

@@ -206,6 +206,29 @@ async def test_an_upsert_counts_on_both_engines(storage: Storage):
     assert (row["asked"], row["best_entry"]) == (3, "c") and STAMP.match(row["last_seen"])
 
 
+async def test_counters_and_appends_do_not_wait_for_another_process_mid_write(pg_url: str):
+    """One process holding the write lock for a read-then-write must not stall every answer count and audit line
+    of every other process (it did: two processes served barely more than one)."""
+    import asyncpg
+
+    from bot.core.postgres import WRITE_LOCK
+
+    storage = await Storage.open(pg_url)
+    other = await asyncpg.connect(pg_url)
+    try:
+        async with other.transaction():
+            await other.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)  # another process mid-write
+            await asyncio.wait_for(storage.audit("console:ada", "test", "thing"), timeout=3)
+            await asyncio.wait_for(storage.write(
+                "INSERT INTO faq_answers(community, entry_id) VALUES (?, ?) ON CONFLICT(community, entry_id) DO "
+                "UPDATE SET answered = faq_answers.answered + 1", ("", "cost")), timeout=3)
+        assert len(await storage.fetchall("SELECT * FROM audit_log")) == 1
+        assert (await storage.fetchone("SELECT answered FROM faq_answers"))["answered"] == 1
+    finally:
+        await other.close()
+        await storage.close()
+
+
 # -- configuration ----------------------------------------------------------------------------------------------
 
 

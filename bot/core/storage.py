@@ -125,9 +125,16 @@ class Storage:
             cursor = await db.execute(sql, tuple(params))
             return cursor.lastrowid or 0
 
+    async def write(self, sql: str, params: Iterable[Any] = ()) -> None:
+        """One self-contained write that no read-then-write transaction depends on: an append, a counter, an
+        upsert decided by its own ON CONFLICT. The statement is atomic by itself, so an engine may run it without
+        making other writers wait (PostgreSQL does); on SQLite it is a transaction like any other. Like `execute`,
+        not for use inside `transaction()` (there, the transaction's connection writes)."""
+        await self.execute(sql, params)
+
     async def audit(self, actor: str, action: str, subject: str, detail: str = "") -> None:
         """Record who did what to what: every admin and moderator decision goes here."""
-        await self.execute(
+        await self.write(
             "INSERT INTO audit_log(actor, action, subject, detail) VALUES (?, ?, ?, ?)",
             (actor, action, subject, detail),
         )

@@ -68,13 +68,11 @@ class FeedbackLog:
 
     async def answered(self, entry_id: str) -> None:
         """Count one answer given with this entry."""
-        async with self.storage.transaction() as db:
-            await db.execute(
-                "INSERT INTO faq_answers(community, entry_id) VALUES (?, ?) ON CONFLICT(community, entry_id) DO "
-                "UPDATE SET answered = faq_answers.answered + 1, "
-                "last_answered = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-                (self.community, entry_id),
-            )
+        await self.storage.write(
+            "INSERT INTO faq_answers(community, entry_id) VALUES (?, ?) ON CONFLICT(community, entry_id) DO "
+            "UPDATE SET answered = faq_answers.answered + 1, last_answered = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            (self.community, entry_id),
+        )
 
     async def rate(self, entry_id: str, member: str, helpful: bool) -> bool | None:
         """Record a member's rating of an entry, replacing any earlier one; returns the earlier one (or None)."""

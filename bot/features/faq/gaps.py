@@ -22,14 +22,13 @@ class GapLog:
         self.community = community
 
     async def record(self, key: str, example: str, closest: str | None, score: float) -> None:
-        async with self.storage.transaction() as db:
-            await db.execute(
-                "INSERT INTO faq_gaps(community, query_key, example, best_entry, best_score) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(community, query_key) DO UPDATE SET asked = asked + 1, last_seen = "
-                "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), best_entry = excluded.best_entry, "
-                "best_score = excluded.best_score",
-                (self.community, key[:300], example[:300], closest, score),
-            )
+        await self.storage.write(
+            "INSERT INTO faq_gaps(community, query_key, example, best_entry, best_score) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(community, query_key) DO UPDATE SET asked = faq_gaps.asked + 1, last_seen = "
+            "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), best_entry = excluded.best_entry, "
+            "best_score = excluded.best_score",
+            (self.community, key[:300], example[:300], closest, score),
+        )
 
     async def top(self, limit: int = 20) -> list[Gap]:
         """The most asked first, then the most recent."""

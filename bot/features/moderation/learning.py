@@ -135,7 +135,7 @@ class Learning:
     async def save_authors(self) -> None:
         """Keep the per-author memory (cross-channel copies, bursts) across a restart."""
         state = json.dumps(self.scanner.authors_state(), separators=(",", ":"), ensure_ascii=False)
-        await self.storage.execute(
+        await self.storage.write(
             "INSERT INTO spam_state(key, value) VALUES ('authors', ?) ON CONFLICT(key) DO UPDATE SET "
             "value = excluded.value, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", (state,))
 
