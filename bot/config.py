@@ -72,7 +72,7 @@ class StorageConfig:
 class FaqConfig:
     path: str = "./faq"
     # Below this confidence (0-1) the bot says "not sure" and offers suggestions instead of an answer.
-    min_confidence: float = 0.45
+    min_confidence: float = 0.3
 
 
 @dataclass

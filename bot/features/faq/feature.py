@@ -37,6 +37,10 @@ _MARK_STACKS = re.compile(f"([{_COMBINING}]{{1,2}})[{_COMBINING}]+")
 RUNNER_UP_GAP = 0.12  # confidences this close: the second entry may well be what they meant (CV: 0.08 -> 0.12
 # puts the right entry first or first-button for ~1 point more questions)
 DECLINE_MARGIN = 0.15
+# Where the word index ranks alone (a lone word, see topics.mix, or a knowledge base without a topic model) its
+# confidences were calibrated against this bar; min_confidence is set for the mixed ranking, where the model
+# carries most of the weight.
+WORDS_ONLY_CONFIDENCE = 0.45
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class Faq(Feature):
 
     name = "faq"
 
-    def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.45,
+    def __init__(self, storage: Storage | None, path: str | Path, min_confidence: float = 0.3,
                  community_paths: Mapping[str, Path] | None = None) -> None:
         self.storage = storage
         # Told about every crisis question, so the moderators can reach out (wired to wellbeing by the assembly).
@@ -134,6 +138,7 @@ class Faq(Feature):
         # One word says too little for the model to guess which entry is meant ("treatment"), but enough for it to
         # tell chit-chat ("lol") from a topic word: the word ranking then keeps its order, scaled by the model.
         terms = len(lib.index.analyse(text).terms)
+        mixed = lib.topic_model is not None and terms > 1
         if lib.topic_model is not None and terms:
             hits = mix(hits, lib.topic_model.probabilities(lib.index.rewrite(fold(text))), lib.index.by_id,
                        one_word=terms == 1)[:5]
@@ -141,7 +146,8 @@ class Faq(Feature):
         declined = bool(hits) and hits[0].entry.id == DECLINE_ID
         hits = [h for h in hits if h.entry.id != DECLINE_ID]
         declined = declined and (not hits or hits[0].confidence < self.min_confidence + DECLINE_MARGIN)
-        if hits and not declined and hits[0].confidence >= self.min_confidence:
+        bar = self.min_confidence if mixed else max(self.min_confidence, WORDS_ONLY_CONFIDENCE)
+        if hits and not declined and hits[0].confidence >= bar:
             close = len(hits) > 1 and hits[0].confidence - hits[1].confidence <= RUNNER_UP_GAP
             return Answer(query, hits[0].entry, hits[0].confidence, tuple(h.entry for h in hits[1:4]), None,
                           runner_up=hits[1].entry if close else None)
