@@ -234,22 +234,28 @@ class PollStore:
             changed: list[int] = []
             for poll_id in {v.poll.id for v in batch}:
                 votes = [v for v in batch if v.poll.id == poll_id]
-                # Read inside the transaction: a close that committed a moment ago wins over these votes.
-                state = list(await db.execute_fetchall("SELECT closed_at FROM polls WHERE id = ?", (poll_id,)))
-                if not state or state[0][0] is not None:
+                # Read inside the transaction: a close that committed a moment ago wins over these votes. The poll's
+                # state comes with the ballots in one round trip: the write lock is held across each of them.
+                voters = list({v.member.id for v in votes})
+                ballots: dict[str, list[int]] = {voter: [] for voter in voters}
+                closed = False
+                for start in range(0, len(voters), 500):
+                    chunk = voters[start:start + 500]
+                    rows = await db.execute_fetchall(
+                        f"SELECT p.closed_at, v.voter, v.position FROM polls AS p LEFT JOIN poll_votes AS v "
+                        f"ON v.poll_id = p.id AND v.voter IN ({','.join('?' * len(chunk))}) WHERE p.id = ? "
+                        "ORDER BY v.preference, v.position", (*chunk, poll_id))
+                    if not rows or rows[0][0] is not None:
+                        closed = True
+                        break
+                    for _, voter, pos in rows:
+                        if voter is not None:
+                            ballots[voter].append(pos)
+                if closed:
                     self._cache.pop(poll_id, None)
                     outcomes += [(v, PollError("This poll is closed, so votes can't change any more."))
                                  for v in votes]
                     continue
-                voters = list({v.member.id for v in votes})
-                ballots: dict[str, list[int]] = {voter: [] for voter in voters}
-                for start in range(0, len(voters), 500):
-                    chunk = voters[start:start + 500]
-                    rows = await db.execute_fetchall(
-                        f"SELECT voter, position FROM poll_votes WHERE poll_id = ? AND voter IN "
-                        f"({','.join('?' * len(chunk))}) ORDER BY preference, position", (poll_id, *chunk))
-                    for voter, pos in rows:
-                        ballots[voter].append(pos)
                 # (position, rank) pairs: a ranked option that moves up is deleted and written again.
                 ranked = votes[0].poll.kind == "ranked"
                 before = {voter: set(enumerate_ranks(b, ranked)) for voter, b in ballots.items()}
