@@ -241,10 +241,10 @@ class PollStore:
                 closed = False
                 for start in range(0, len(voters), 500):
                     chunk = voters[start:start + 500]
-                    rows = await db.execute_fetchall(
+                    rows = list(await db.execute_fetchall(
                         f"SELECT p.closed_at, v.voter, v.position FROM polls AS p LEFT JOIN poll_votes AS v "
                         f"ON v.poll_id = p.id AND v.voter IN ({','.join('?' * len(chunk))}) WHERE p.id = ? "
-                        "ORDER BY v.preference, v.position", (*chunk, poll_id))
+                        "ORDER BY v.preference, v.position", (*chunk, poll_id)))
                     if not rows or rows[0][0] is not None:
                         closed = True
                         break
