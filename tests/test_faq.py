@@ -583,3 +583,32 @@ def test_a_question_the_kb_lists_is_not_refused_by_the_model_but_still_by_the_ad
     assert classify("Should I try ketamine for my migraines?", kb.safety, risk=model) == "unsafe"  # type: ignore[arg-type]
     assert classify("Should I try ketamine for my migraines?", kb.safety, risk=model, listed=True) is None  # type: ignore[arg-type]
     assert classify("how to k-hole for fun", kb.safety, risk=None, listed=True) == "unsafe"  # an admin pattern
+
+
+def test_a_question_leaning_towards_misuse_needs_a_surer_answer(faq: Faq, monkeypatch: pytest.MonkeyPatch):
+    """Below the unsafe threshold, a question the risk model reads as possibly asking for misuse is answered only
+    when the match is as sure as the word ranking alone must be; ordinary questions keep the lower bar."""
+    import bot.features.faq.feature as feature
+    from bot.language.risk import Risk
+
+    class Reads:
+        def __init__(self, unsafe: float) -> None:
+            self.unsafe = unsafe
+
+        def assess(self, text: str) -> Risk:
+            return Risk(crisis=0.0, unsafe=self.unsafe)
+
+    questions = ["how long does one round of infusions keep working", "anyone know how many sessions people need",
+                 "are the effects permanent", "is the nasal one as strong", "how many hours is a session",
+                 "do lozenges work as well as the drip", "how often do people go back for more",
+                 "does it help with the depression side of things", "what's the catch with it"]
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(0.0))
+    calm = {q: faq.find(q) for q in questions}
+    unsure = [q for q, a in calm.items() if a.entry is not None and a.confidence < feature.WORDS_ONLY_CONFIDENCE]
+    sure = [q for q, a in calm.items() if a.entry is not None and a.confidence >= feature.WORDS_ONLY_CONFIDENCE]
+    assert unsure and sure, calm
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(feature.LEANING_UNSAFE))
+    for q in unsure:
+        answer = faq.find(q)
+        assert answer.entry is None and answer.safety is None and answer.suggestions, q
+    assert all(faq.find(q).entry == calm[q].entry for q in sure)

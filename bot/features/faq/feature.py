@@ -16,7 +16,7 @@ from bot.features.faq.feedback import RATINGS, EntryStats, FeedbackLog, rating_b
 from bot.features.faq.gaps import Gap, GapLog
 from bot.features.faq.knowledge import Entry, KnowledgeBase, KnowledgeBaseError
 from bot.features.faq.library import DECLINE_ID, Library
-from bot.features.faq.safety import Safety, classify
+from bot.features.faq.safety import Safety, classify, judge
 from bot.features.faq.search import SearchIndex, fold
 from bot.features.faq.topics import TopicModel, mix
 from bot.language.risk import shared_risk_model
@@ -41,6 +41,10 @@ DECLINE_MARGIN = 0.15
 # confidences were calibrated against this bar; min_confidence is set for the mixed ranking, where the model
 # carries most of the weight.
 WORDS_ONLY_CONFIDENCE = 0.45
+# A question the risk model reads as even slightly likely to ask for misuse (well below routing it to the unsafe
+# reply) is answered only with the words-only bar: the 0.3 bar answered 5 of 160 unseen unsafe questions the
+# judges missed, this 1 (eighth blind round, read by models that had not seen it), for 6 of 300 right answers.
+LEANING_UNSAFE = 0.1
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ class Faq(Feature):
         # words out; at most two marks per letter are kept, enough for any language.
         query = _MARK_STACKS.sub(r"\1", query[: MAX_QUERY * 20])
         listed = lib.index.rewrite(fold(query)) in lib.own_questions
-        safety = classify(query, lib.kb.safety, lib.index.rewrite, shared_risk_model(), listed=listed)
+        safety, leaning = judge(query, lib.kb.safety, lib.index.rewrite, shared_risk_model(), listed=listed)
         query = query.strip()[:MAX_QUERY]
         if safety is not None:
             text = lib.kb.safety.crisis_reply if safety == "crisis" else lib.kb.safety.unsafe_reply
@@ -146,7 +150,8 @@ class Faq(Feature):
         declined = bool(hits) and hits[0].entry.id == DECLINE_ID
         hits = [h for h in hits if h.entry.id != DECLINE_ID]
         declined = declined and (not hits or hits[0].confidence < self.min_confidence + DECLINE_MARGIN)
-        bar = self.min_confidence if mixed else max(self.min_confidence, WORDS_ONLY_CONFIDENCE)
+        careful = not mixed or leaning >= LEANING_UNSAFE
+        bar = max(self.min_confidence, WORDS_ONLY_CONFIDENCE) if careful else self.min_confidence
         if hits and not declined and hits[0].confidence >= bar:
             close = len(hits) > 1 and hits[0].confidence - hits[1].confidence <= RUNNER_UP_GAP
             return Answer(query, hits[0].entry, hits[0].confidence, tuple(h.entry for h in hits[1:4]), None,

@@ -52,15 +52,23 @@ def classify(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = 
     the admins wrote into the KB, word for word, so the model's readings do not overrule them (a KB question such as
     "does the bladder damage go away if you stop" is not a plea); the admins' crisis and unsafe patterns still
     apply to it."""
+    return judge(question, texts, rewrite, risk, listed)[0]
+
+
+def judge(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lambda s: s,
+          risk: RiskModel | None = None, listed: bool = False) -> tuple[Safety | None, float]:
+    """`classify`'s answer and the risk model's highest probability that the question asks for misuse (0 without
+    a model, or for a listed question): a question below the unsafe threshold may still lean that way."""
     parts = windows(question)
     pattern_texts = [_pattern_text(p, rewrite) for p in parts]
     # No "not crisis" exceptions on purpose: an idiom next to a real plea ("it's killing me, I want to end
     # it") must still reach the crisis reply, so the patterns themselves are written narrowly.
     if any(texts.crisis_any.search(t) for t in pattern_texts):
-        return "crisis"
+        return "crisis", 0.0
     assessed = [risk.assess(p) for p in parts] if risk is not None and not listed else []
+    leaning = max((r.unsafe for r in assessed), default=0.0)
     if any(r.is_crisis for r in assessed):
-        return "crisis"
+        return "crisis", leaning
     if any(texts.unsafe_any.search(t) for t in pattern_texts) or any(r.is_unsafe for r in assessed):
-        return "unsafe"
-    return None
+        return "unsafe", leaning
+    return None, leaning
