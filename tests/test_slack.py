@@ -659,6 +659,16 @@ async def test_member_messages_reach_the_core_with_mass_mentions_counted(slack: 
     assert message.mass_mentions == 2 and message.ts == 1700000100.0002
     assert message.link == f"https://{TEAM_DOMAIN}.slack.com/archives/C0GENERAL/p1700000100000200"
 
+async def test_a_member_slack_will_not_describe_is_not_asked_about_on_every_message(slack: Harness):
+    base = {"type": "message", "channel": "C0GENERAL", "channel_type": "channel", "user": "U0STRANGER"}
+    for n in range(3):
+        event = {**base, "text": f"hello again {n}", "ts": f"1700000200.00000{n}"}
+        assert (await slack.send(event_body(event), content_type="application/json"))[0] == 200
+    await slack.fake.wait_for(lambda: len(slack.messages) == 3)
+    assert [m.author_name for m in slack.messages] == ["U0STRANGER"] * 3
+    assert [c["user"] for c in slack.fake.calls_to("users.info")] == ["U0STRANGER"]
+
+
 
 async def test_message_shortcut_reports_privately(slack: Harness):
     payload = {

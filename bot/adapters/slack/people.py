@@ -15,6 +15,7 @@ log = logging.getLogger("bot.slack")
 
 GROUP_TTL = 300.0  # seconds a user group's member list is trusted
 NAME_TTL = 3600.0
+UNKNOWN_TTL = 300.0  # a user Slack would not describe (a missing scope, a deleted or external user) is asked again
 NAMES_MAX = 10_000
 
 
@@ -73,19 +74,25 @@ class DisplayNames:
     async def get(self, user_id: str, team: str | None = None) -> str:
         """The member's display name (asked of their workspace); their id if Slack won't say."""
         hit = self._cache.get(user_id)
-        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+        if hit is not None and time.monotonic() < hit[0]:
             return hit[1]
         try:
             info = (await self.clients.for_team(team).users_info(user=user_id)).get("user") or {}
         except API_ERRORS as exc:
             log.debug("platform=slack users.info %s failed: %s", user_id, reason(exc))
+            # Remembered for a while too: asking again on every message of a busy member would spend the
+            # workspace's users.info rate limit on an answer that will not change in the meantime.
+            self._remember(user_id, user_id, UNKNOWN_TTL)
             return user_id
         profile = info.get("profile") or {}
         name = profile.get("display_name") or profile.get("real_name") or info.get("name") or user_id
+        self._remember(user_id, name, self.ttl)
+        return name
+
+    def _remember(self, user_id: str, name: str, ttl: float) -> None:
         if len(self._cache) > NAMES_MAX:
             self._cache.clear()
-        self._cache[user_id] = (time.monotonic(), name)
-        return name
+        self._cache[user_id] = (time.monotonic() + ttl, name)  # (trusted until, name)
 
 
 class ChannelNames:
