@@ -449,6 +449,8 @@ async def main() -> None:
                              "and goes weighs on all three alike")
     args = parser.parse_args()
     fake = await Answers().start()
+    # The members are people of the workspace (users.info knows them), as on a real one.
+    fake.users.update({f"U{i:05d}": f"member {i}" for i in range(args.members)})
     admin = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     async with contextlib.AsyncExitStack() as stack:
         if admin is None:
