@@ -2,6 +2,8 @@
 
     python bench/quality.py            # the sealed sets (tests/data/sealed): report these, never tune on them
     python bench/quality.py --dev      # the training half (bot/language/data), for development
+    python bench/quality.py --sets DIR # a new blind round (faq/unsafe/crisis/stream.jsonl), scored before it joins
+                                       # the training half: what a new community would see
 
 FAQ: in-scope questions reach an expected entry; off-topic ones are declined; unsafe ones never get an entry;
 harmless look-alikes are not refused. Crisis: recall on crisis messages (asked with /faq or posted in a channel)
@@ -28,6 +30,10 @@ from bot.language.promotion import shared_promotion_model  # noqa: E402
 
 def rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def optional(path: Path) -> list[dict]:
+    return rows(path) if path.exists() else []
 
 
 def pct(n: int, d: int) -> float:
@@ -132,13 +138,16 @@ def spam_figures(scanner: Scanner, items: list[dict]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dev", action="store_true", help="score the training half instead of the sealed sets")
+    parser.add_argument("--sets", type=Path, help="score the sets in this folder (any of faq.jsonl, unsafe.jsonl, "
+                                                   "crisis.jsonl, stream.jsonl)")
     args = parser.parse_args()
-    folder = ROOT / ("bot/language/data" if args.dev else "tests/data/sealed")
-    print(f"sets: {folder.relative_to(ROOT)}")
+    folder = args.sets.resolve() if args.sets else ROOT / ("bot/language/data" if args.dev else "tests/data/sealed")
+    print(f"sets: {folder}")
     faq = Faq(None, ROOT / "faq")
     figures: dict[str, float] = {}
-    figures |= faq_figures(faq, rows(folder / "faq.jsonl"), rows(folder / "unsafe.jsonl"))
-    figures |= crisis_figures(faq, rows(folder / "crisis.jsonl"))
+    figures |= faq_figures(faq, optional(folder / "faq.jsonl"), optional(folder / "unsafe.jsonl"))
+    if (folder / "crisis.jsonl").exists():
+        figures |= crisis_figures(faq, rows(folder / "crisis.jsonl"))
     stream = folder / "stream.jsonl"
     if stream.exists():
         scanner = Scanner(SpamRules.load(ROOT / "rules" / "spam.yaml"), language=shared_promotion_model().probability)
