@@ -74,6 +74,11 @@ class TopicModel:
     bias: np.ndarray  # (classes,)
     idf: np.ndarray  # (2**BITS,): n-grams most questions share say little about which entry is meant
 
+    def __post_init__(self) -> None:
+        # Row-major: a question reads a few hundred whole rows (one per n-gram); trained or loaded transposed, the
+        # array is column-major, and gathering its rows costs ten times more.
+        self.weights = np.ascontiguousarray(self.weights, dtype=np.float32)
+
     def _values(self, idx: np.ndarray) -> np.ndarray:
         v = self.idf[idx]
         return v / max(float(np.sqrt((v * v).sum())), 1e-9)
