@@ -24,7 +24,7 @@ from bot.core.contract import IncomingMessage
 from bot.core.core import Core
 from bot.core.dialect import DialectError, Schema, translate
 from bot.core.records import Action, Invocation, Member, MessageRef, Place, Role
-from bot.core.storage import Storage, StorageError
+from bot.core.storage import Read, Script, Storage, StorageError, WriteMany
 from bot.features.faq import Faq
 from bot.features.polls import Polls
 from bot.runner import open_core
@@ -183,6 +183,61 @@ async def test_reads_inside_a_transaction_see_its_writes(storage: Storage):
     async with storage.transaction() as db:
         await db.execute("INSERT INTO audit_log(actor, action, subject) VALUES (?, ?, ?)", ("a", "b", "c"))
         assert len(await storage.fetchall("SELECT * FROM audit_log")) == 1  # as on SQLite's one connection
+
+
+def _audit_script(actor: str, fail: bool = False) -> Script[int]:
+    rows = yield Read("SELECT COUNT(*) FROM audit_log WHERE actor = ?", (actor,))
+    before = int(rows[0][0])
+    yield WriteMany("INSERT INTO audit_log(actor, action, subject) VALUES (?, ?, ?)",
+                    [(actor, "test", f"n{before + i}") for i in range(2)])
+    yield WriteMany("DELETE FROM audit_log WHERE actor = ?", [])  # nothing to run: skipped
+    if fail:
+        raise RuntimeError("boom")
+    rows = yield Read("SELECT subject FROM audit_log WHERE actor = ? ORDER BY subject", (actor,))
+    return len(rows)
+
+
+async def test_a_transaction_script_reads_its_own_writes_and_commits_or_leaves_nothing(storage: Storage):
+    assert await storage.run_script(lambda: _audit_script("ada")) == 2
+    assert await storage.run_script(lambda: _audit_script("ada")) == 4  # read what the first one committed
+    with pytest.raises(RuntimeError):
+        await storage.run_script(lambda: _audit_script("bob", fail=True))
+    assert [r["subject"] for r in await storage.fetchall("SELECT subject FROM audit_log WHERE actor = ?",
+                                                         ("bob",))] == []
+    async with storage.transaction() as db:  # inside a transaction a script is part of it (PostgreSQL's case)
+        await db.execute("INSERT INTO audit_log(actor, action, subject) VALUES (?, ?, ?)", ("cy", "test", "x"))
+        if storage.engine == "postgresql":
+            assert await storage.run_script(lambda: _audit_script("cy")) == 3
+    # Many at once take turns, each seeing the one before.
+    counts = await asyncio.gather(*(storage.run_script(lambda: _audit_script("dee")) for _ in range(5)))
+    assert sorted(counts) == [2, 4, 6, 8, 10]
+
+
+async def test_writes_arriving_together_are_each_committed_and_a_failing_one_fails_alone(storage: Storage):
+    good = [storage.audit("console:ada", "test", f"n{i}") for i in range(20)]
+    duplicate = storage.write("INSERT INTO schema_migrations(version, name) VALUES (?, ?)", (1, "again"))
+    results = await asyncio.gather(*good[:10], duplicate, *good[10:], return_exceptions=True)
+    assert [i for i, r in enumerate(results) if isinstance(r, Exception)] == [10]
+    assert len(await storage.fetchall("SELECT * FROM audit_log")) == 20
+
+
+async def test_a_transaction_script_waits_for_another_process_mid_write(pg_url: str):
+    import asyncpg
+
+    from bot.core.postgres import WRITE_LOCK
+
+    storage = await Storage.open(pg_url)
+    other = await asyncpg.connect(pg_url)
+    try:
+        async with other.transaction():
+            await other.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)  # another process mid-write
+            pending = asyncio.ensure_future(storage.run_script(lambda: _audit_script("ada")))
+            await asyncio.sleep(0.5)
+            assert not pending.done()
+        assert await asyncio.wait_for(pending, timeout=5) == 2
+    finally:
+        await other.close()
+        await storage.close()
 
 
 async def test_times_keep_their_precision_and_stamps_their_format(storage: Storage):

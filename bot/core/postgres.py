@@ -13,16 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from bot.core.dialect import Dialect, Schema
-from bot.core.storage import Connection, Storage, StorageError
+from bot.core.storage import Connection, Read, Script, Storage, StorageError, T
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class PostgresStorage(Storage):
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
         self.url = redact(url)
+        self._scripts = _ScriptThread(url)
         self._dialect = Dialect()
         self._lock = asyncio.Lock()  # this process's writers queue here, not holding pooled connections meanwhile
         # The open transaction of the task that opened it (a task started inside inherits the variable, not the
@@ -144,6 +146,7 @@ class PostgresStorage(Storage):
 
     async def close(self) -> None:
         async with self._lock:
+            await self._scripts.close()
             await asyncio.wait_for(self._pool.close(), timeout=10)
 
     def transaction(self) -> AbstractAsyncContextManager[Connection]:
@@ -176,6 +179,38 @@ class PostgresStorage(Storage):
             finally:
                 self._current.reset(token)
 
+    async def run_script(self, script: Callable[[], Script[T]]) -> T:
+        """On a thread of its own, with an event loop and a connection of its own: each step is a round trip to
+        the server, but none waits for this process's busy event loop, which would make every other process wait
+        for the write lock that much longer. Takes the same write lock as `transaction()`."""
+        if self._open() is not None:
+            return await super().run_script(script)  # inside a transaction: a part of it
+        return await self._scripts.run(lambda conn: self._run_on(conn, script))
+
+    async def _run_on(self, conn: asyncpg.Connection, script: Callable[[], Script[T]]) -> T:
+        await conn.execute(f"BEGIN; SET LOCAL lock_timeout = {int(self.lock_timeout * 1000)}; "
+                           f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+        try:
+            steps = script()
+            try:
+                step = next(steps)
+                while True:
+                    sql = self._dialect.translate(step.sql).sql
+                    if isinstance(step, Read):
+                        step = steps.send(list(await conn.fetch(sql, *step.params)))
+                        continue
+                    if step.rows:
+                        await conn.executemany(sql, step.rows)
+                    step = steps.send([])
+            except StopIteration as done:
+                result = cast(T, done.value)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+        return result
+
     async def write(self, sql: str, params: Iterable[Any] = ()) -> None:
         """One autocommitted statement, outside the write lock. Inside a transaction it joins it instead."""
         current = self._open()
@@ -203,6 +238,55 @@ class PostgresStorage(Storage):
         """PostgreSQL checks its own pages; this says the database answers and holds the migrations."""
         row = await self.fetchone("SELECT count(*) FROM schema_migrations")
         return "ok" if row is not None and row[0] > 0 else "no migrations recorded"
+
+
+class _ScriptThread:
+    """A thread running its own event loop and one connection, started at the first script: there, a script's
+    round trips are answered at once instead of each waiting behind everything else the bot's loop has ready."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._conn: asyncpg.Connection | None = None
+        self._turns: asyncio.Lock | None = None  # made on the thread's loop: one script at a time on the connection
+
+    async def run(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name="postgres-scripts", daemon=True)
+            self._thread.start()
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._on_thread(work), self._loop))
+
+    async def _on_thread(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        if self._turns is None:
+            self._turns = asyncio.Lock()
+        async with self._turns:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await asyncpg.connect(self._url, timeout=15, command_timeout=60)
+            try:
+                return await work(self._conn)
+            except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+                conn, self._conn = self._conn, None  # broken: the next script connects afresh
+                conn.terminate()
+                raise
+
+    async def close(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._loop = None
+
+        async def closing() -> None:
+            if self._conn is not None:
+                await self._conn.close(timeout=5)
+
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.wrap_future(asyncio.run_coroutine_threadsafe(closing(), loop)), 10)
+        loop.call_soon_threadsafe(loop.stop)
+        await asyncio.to_thread(thread.join, 10)
+        if not thread.is_alive():
+            loop.close()
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

@@ -14,11 +14,12 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import aiosqlite
 
@@ -56,6 +57,38 @@ class Connection(Protocol):
     async def execute(self, sql: str, parameters: Iterable[Any] = ..., /) -> Cursor: ...
     async def execute_fetchall(self, sql: str, parameters: Iterable[Any] = ..., /) -> Iterable[Any]: ...
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Read:
+    """A step of a transaction script: a query whose rows the script receives."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class WriteMany:
+    """A step of a transaction script: one statement run for each row of parameters (none: skipped)."""
+
+    sql: str
+    rows: list[tuple[Any, ...]]
+
+
+T = TypeVar("T")
+# A write transaction written as a generator: it yields Read and WriteMany steps, is sent each Read's rows, and
+# returns its result. It holds no connection and awaits nothing, so an engine may run all of it in one trip.
+Script = Generator[Read | WriteMany, list[Any], T]
+
+
+def drive(script: Script[T], run: Callable[[Read | WriteMany], list[Any]]) -> T:
+    """Run a script's steps through `run` (which answers a Read with its rows); returns the script's result."""
+    try:
+        step = next(script)
+        while True:
+            step = script.send(run(step))
+    except StopIteration as done:
+        return cast(T, done.value)
 
 
 def bundled_migrations() -> list[tuple[int, str, str]]:
@@ -125,6 +158,25 @@ class Storage:
             cursor = await db.execute(sql, tuple(params))
             return cursor.lastrowid or 0
 
+    async def run_script(self, script: Callable[[], Script[T]]) -> T:
+        """Run a transaction script (see `Script`) as one write transaction, like `transaction()`: one writer at
+        a time, rolled back if the script raises. Engines run it in as few trips as they can: a busy event loop
+        makes every trip wait its turn, so a transaction of six statements held the write lock for six turns.
+        The script runs on another thread: it must only compute on what it was given and the rows it reads."""
+        async with self.transaction() as db:
+            steps = script()
+            try:
+                step = next(steps)
+                while True:
+                    if isinstance(step, Read):
+                        step = steps.send(list(await db.execute_fetchall(step.sql, step.params)))
+                        continue
+                    if step.rows:
+                        await db.executemany(step.sql, step.rows)
+                    step = steps.send([])
+            except StopIteration as done:
+                return cast(T, done.value)
+
     async def write(self, sql: str, params: Iterable[Any] = ()) -> None:
         """One self-contained write that no read-then-write transaction depends on: an append, a counter, an
         upsert decided by its own ON CONFLICT. The statement is atomic by itself, so an engine may run it without
@@ -179,6 +231,8 @@ class SqliteStorage(Storage):
         self._db = db
         self.path = path
         self._lock = asyncio.Lock()
+        self._writes: list[tuple[str, tuple[Any, ...], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open_file(cls, path: str | Path) -> SqliteStorage:
@@ -228,6 +282,8 @@ class SqliteStorage(Storage):
         return storage
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer  # the writes already made are committed before the connection closes
         async with self._lock:
             await self._db.close()
 
@@ -255,11 +311,78 @@ class SqliteStorage(Storage):
                 await self._db.execute("COMMIT")
 
     async def write(self, sql: str, params: Iterable[Any] = ()) -> None:
-        """One statement, autocommitted: SQLite makes a single statement atomic by itself, so this is one trip to
-        the database's thread instead of three (BEGIN, the statement, COMMIT), and the lock that every write
-        transaction waits for is held that much shorter."""
-        async with self._lock:  # never inside another coroutine's open transaction on the shared connection
-            await self._db.execute(sql, tuple(params))
+        """Group commit: the self-contained writes that arrive together (answer counts, audit lines, gap records
+        from many members at once) go in one transaction, in one trip to the connection's thread, instead of each
+        taking its turn at the lock every write transaction waits for. Returns once this one is committed; a
+        statement that fails fails alone (SQLite undoes just that statement)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writes.append((sql, tuple(params), done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        await done
+
+    async def _write_batches(self) -> None:
+        while self._writes:
+            batch, self._writes = self._writes, []
+            try:
+                async with self._lock:
+                    failures = await self._db._execute(self._write_here, [(sql, params) for sql, params, _ in batch])
+            except Exception as exc:  # BEGIN or COMMIT failed (a full disk, say): none of them was written
+                failures = [exc] * len(batch)
+            for (_, _, done), failure in zip(batch, failures, strict=True):
+                if done.done():
+                    continue
+                if failure is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(failure)
+
+    def _write_here(self, statements: list[tuple[str, tuple[Any, ...]]]) -> list[Exception | None]:
+        conn = self._db._conn  # on aiosqlite's thread, the only one that may use it
+        conn.execute("BEGIN IMMEDIATE")
+        failures: list[Exception | None] = []
+        try:
+            for sql, params in statements:
+                try:
+                    conn.execute(sql, params)
+                    failures.append(None)
+                except sqlite3.Error as exc:
+                    if not conn.in_transaction:  # SQLite undid the whole transaction (a full disk, say)
+                        raise
+                    failures.append(exc)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return failures
+
+    async def run_script(self, script: Callable[[], Script[T]]) -> T:
+        """All of it in one trip to the connection's thread: BEGIN IMMEDIATE, the script's steps, COMMIT."""
+        async with self._lock:
+            # aiosqlite has no public way to run a function on its connection's thread; `_execute` is how each of
+            # its own methods does (tested in tests/test_config_storage.py with the pinned versions).
+            return cast(T, await self._db._execute(self._run_here, script))
+
+    def _run_here(self, script: Callable[[], Script[T]]) -> T:
+        conn = self._db._conn  # on aiosqlite's thread, the only one that may use it
+
+        def run(step: Read | WriteMany) -> list[Any]:
+            if isinstance(step, Read):
+                return conn.execute(step.sql, step.params).fetchall()
+            if step.rows:
+                conn.executemany(step.sql, step.rows)
+            return []
+
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = drive(script(), run)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
 
     async def _rollback_quietly(self) -> None:
         with contextlib.suppress(sqlite3.Error):

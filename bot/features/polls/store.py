@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.core.records import Member, MessageRef
-from bot.core.storage import Connection, Storage
+from bot.core.storage import Connection, Read, Script, Storage, WriteMany
 from bot.features.polls.ballots import Poll, Tally, count, press
 from bot.features.polls.spec import MAX_ADDED_OPTIONS, PollError, PollSpec, check_option
 
@@ -227,57 +227,10 @@ class PollStore:
 
     async def _apply(self, batch: list[_Vote]) -> None:
         """Apply votes in arrival order against the ballots as stored, in one transaction."""
-        outcomes: list[tuple[_Vote, str | PollError]] = []
-        async with self.storage.transaction() as db:
-            added: list[tuple[int, str, str, int, int, float]] = []
-            removed: list[tuple[int, str, int]] = []
-            changed: list[int] = []
-            for poll_id in {v.poll.id for v in batch}:
-                votes = [v for v in batch if v.poll.id == poll_id]
-                # Read inside the transaction: a close that committed a moment ago wins over these votes. The poll's
-                # state comes with the ballots in one round trip: the write lock is held across each of them.
-                voters = list({v.member.id for v in votes})
-                ballots: dict[str, list[int]] = {voter: [] for voter in voters}
-                closed = False
-                for start in range(0, len(voters), 500):
-                    chunk = voters[start:start + 500]
-                    rows = list(await db.execute_fetchall(
-                        f"SELECT p.closed_at, v.voter, v.position FROM polls AS p LEFT JOIN poll_votes AS v "
-                        f"ON v.poll_id = p.id AND v.voter IN ({','.join('?' * len(chunk))}) WHERE p.id = ? "
-                        "ORDER BY v.preference, v.position", (*chunk, poll_id)))
-                    if not rows or rows[0][0] is not None:
-                        closed = True
-                        break
-                    for _, voter, pos in rows:
-                        if voter is not None:
-                            ballots[voter].append(pos)
-                if closed:
-                    self._cache.pop(poll_id, None)
-                    outcomes += [(v, PollError("This poll is closed, so votes can't change any more."))
-                                 for v in votes]
-                    continue
-                # (position, rank) pairs: a ranked option that moves up is deleted and written again.
-                ranked = votes[0].poll.kind == "ranked"
-                before = {voter: set(enumerate_ranks(b, ranked)) for voter, b in ballots.items()}
-                names: dict[str, str] = {}
-                for v in votes:
-                    outcomes.append((v, press(v.poll, ballots[v.member.id], v.position)))
-                    names[v.member.id] = v.member.name[:80]
-                if any(not isinstance(o, PollError) for _, o in outcomes[-len(votes):]):
-                    changed.append(poll_id)
-                now = time.time()
-                for voter, ballot in ballots.items():
-                    after = set(enumerate_ranks(ballot, ranked))
-                    removed += [(poll_id, voter, p) for p, _ in before[voter] - after]
-                    added += [(poll_id, voter, names[voter], p, r, now) for p, r in after - before[voter]]
-            if removed:
-                await db.executemany("DELETE FROM poll_votes WHERE poll_id = ? AND voter = ? AND position = ?",
-                                     removed)
-            if added:
-                await db.executemany("INSERT INTO poll_votes(poll_id, voter, voter_name, position, preference, "
-                                     "voted_at) VALUES (?, ?, ?, ?, ?, ?)", added)
-            await _bump(db, changed)
-        for vote, outcome in outcomes:  # only now: "counted" must mean committed
+        outcomes, closed = await self.storage.run_script(lambda: _vote_script(batch))
+        for poll_id in closed:
+            self._cache.pop(poll_id, None)
+        for vote, outcome in zip(batch, outcomes, strict=True):  # only now: "counted" must mean committed
             if vote.future.done():
                 continue
             if isinstance(outcome, PollError):
@@ -391,6 +344,58 @@ class PollStore:
             await self._on_due(poll_id)
         except Exception:
             log.exception("timed close of poll %s failed", poll_id)
+
+
+def _vote_script(batch: list[_Vote]) -> Script[tuple[list[str | PollError], list[int]]]:
+    """The votes of a batch as one transaction script: each vote's outcome (in the batch's order) and the polls
+    found closed. Reads inside the transaction: a close that committed a moment ago wins over these votes."""
+    outcomes: dict[int, str | PollError] = {}  # by position in the batch
+    closed: list[int] = []
+    added: list[tuple[int, str, str, int, int, float]] = []
+    removed: list[tuple[int, str, int]] = []
+    changed: list[int] = []
+    for poll_id in dict.fromkeys(v.poll.id for v in batch):
+        votes = [(n, v) for n, v in enumerate(batch) if v.poll.id == poll_id]
+        # The poll's state comes with the ballots in one query: the write lock is held across each.
+        voters = list(dict.fromkeys(v.member.id for _, v in votes))
+        ballots: dict[str, list[int]] = {voter: [] for voter in voters}
+        is_closed = False
+        for start in range(0, len(voters), 500):
+            chunk = voters[start:start + 500]
+            rows = yield Read(
+                f"SELECT p.closed_at, v.voter, v.position FROM polls AS p LEFT JOIN poll_votes AS v "
+                f"ON v.poll_id = p.id AND v.voter IN ({','.join('?' * len(chunk))}) WHERE p.id = ? "
+                "ORDER BY v.preference, v.position", (*chunk, poll_id))
+            if not rows or rows[0][0] is not None:
+                is_closed = True
+                break
+            for _, voter, pos in rows:
+                if voter is not None:
+                    ballots[voter].append(pos)
+        if is_closed:
+            closed.append(poll_id)
+            for n, _ in votes:
+                outcomes[n] = PollError("This poll is closed, so votes can't change any more.")
+            continue
+        # (position, rank) pairs: a ranked option that moves up is deleted and written again.
+        ranked = votes[0][1].poll.kind == "ranked"
+        before = {voter: set(enumerate_ranks(b, ranked)) for voter, b in ballots.items()}
+        names: dict[str, str] = {}
+        for n, v in votes:
+            outcomes[n] = press(v.poll, ballots[v.member.id], v.position)
+            names[v.member.id] = v.member.name[:80]
+        if any(not isinstance(outcomes[n], PollError) for n, _ in votes):
+            changed.append(poll_id)
+        now = time.time()
+        for voter, ballot in ballots.items():
+            after = set(enumerate_ranks(ballot, ranked))
+            removed += [(poll_id, voter, p) for p, _ in before[voter] - after]
+            added += [(poll_id, voter, names[voter], p, r, now) for p, r in after - before[voter]]
+    yield WriteMany("DELETE FROM poll_votes WHERE poll_id = ? AND voter = ? AND position = ?", removed)
+    yield WriteMany("INSERT INTO poll_votes(poll_id, voter, voter_name, position, preference, voted_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", added)
+    yield WriteMany("UPDATE polls SET tally_version = tally_version + 1 WHERE id = ?", [(p,) for p in changed])
+    return [outcomes[n] for n in range(len(batch))], closed
 
 
 async def _bump(db: Connection, poll_ids: list[int]) -> None:
