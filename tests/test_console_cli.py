@@ -75,7 +75,8 @@ def test_faq_ask_json_and_stdin(tmp_path: Path):
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["query"] for r in rows] == ["side affects", "best pizza in chicago", "where to buy ket online",
                                           "i want to die"]
-    assert set(rows[0]) == {"query", "entry_id", "title", "answer", "score", "sources", "suggestions", "safety"}
+    assert set(rows[0]) == {"query", "entry_id", "title", "answer", "score", "sources", "suggestions", "safety",
+                            "safety_text"}
     assert rows[0]["entry_id"] == "side-effects-overview" and rows[0]["sources"]
     assert rows[1]["entry_id"] is None and rows[1]["safety"] is None
     assert rows[2]["safety"] == "unsafe" and rows[2]["entry_id"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -170,7 +171,11 @@ def test_a_general_question_about_mixing_gets_the_cited_entry(faq: Faq):
 def write_kb(tmp_path: Path, files: dict[str, str]) -> Path:
     directory = tmp_path / "faq"
     directory.mkdir()
-    shutil.copy(ROOT / "faq" / "_safety.yaml", directory / "_safety.yaml")
+    # The bundled safety file without its list of bundled entries kept from crisis replies: these have others.
+    safety = (ROOT / "faq" / "_safety.yaml").read_text(encoding="utf-8")
+    kept = re.search(r"^never_beside_crisis:\n(?:  - .*\n)+", safety, re.M)
+    assert kept is not None
+    (directory / "_safety.yaml").write_text(safety.replace(kept.group(0), ""), encoding="utf-8")
     for name, text in files.items():
         (directory / name).write_text(text, encoding="utf-8")
     return directory
@@ -612,3 +617,54 @@ def test_a_question_leaning_towards_misuse_needs_a_surer_answer(faq: Faq, monkey
         answer = faq.find(q)
         assert answer.entry is None and answer.safety is None and answer.suggestions, q
     assert all(faq.find(q).entry == calm[q].entry for q in sure)
+
+
+def test_an_unsure_crisis_gets_the_resources_and_the_answer_but_never_a_withheld_entry(
+        faq: Faq, monkeypatch: pytest.MonkeyPatch):
+    """When the risk model reads a question as a possible crisis but is not sure, the member gets the crisis
+    resources and the answer to what they asked; a sure crisis gets the resources alone, and entries the admins
+    keep from crisis replies are never given beside them."""
+    import bot.features.faq.feature as feature
+    from bot.language.risk import Risk
+
+    class Reads:
+        def __init__(self, crisis: float, unsafe: float = 0.0) -> None:
+            self.risk = Risk(crisis=crisis, unsafe=unsafe)
+
+        def assess(self, text: str) -> Risk:
+            return self.risk
+
+    question = "how many hours does one ketamine drip session last"
+    calm = faq.find(question)
+    assert calm.entry is not None and calm.safety is None
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(0.5))
+    unsure = faq.find(question)
+    assert unsure.safety == "crisis" and unsure.entry == calm.entry
+    reply = faq.answer_reply(unsure)
+    assert reply.text.startswith(faq.crisis_reply()) and calm.entry.answer in reply.text and reply.ephemeral
+    assert reply.sources == calm.entry.sources
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(feature.CRISIS_SURE))
+    sure = faq.find(question)
+    assert sure.safety == "crisis" and sure.entry is None
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(0.5, unsafe=feature.LEANING_UNSAFE))
+    assert faq.find(question).entry is None  # leaning towards misuse too: resources only
+    withheld = faq.library().kb.safety.never_beside_crisis
+    assert {"ketamine-deaths", "ketamine-dose"} <= withheld
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(0.0))
+    deaths = faq.find("could ketamine kill a person like me")
+    assert deaths.entry is not None and deaths.entry.id == "ketamine-deaths"
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(0.5))
+    answer = faq.find("could ketamine kill a person like me")
+    assert answer.safety == "crisis" and answer.entry is None
+
+
+def test_a_withheld_entry_that_does_not_exist_is_a_warning_with_its_line(tmp_path: Path):
+    kb = tmp_path / "kb"
+    shutil.copytree(ROOT / "faq", kb)
+    safety = (kb / "_safety.yaml").read_text(encoding="utf-8")
+    (kb / "_safety.yaml").write_text(safety.replace("  - ketamine-dose\n", "  - ketamine-dosse\n", 1),
+                                     encoding="utf-8")
+    loaded = load_knowledge_base(kb)
+    [warning] = [w for w in loaded.warnings if "never_beside_crisis" in w.message]
+    assert warning.file.endswith("_safety.yaml") and warning.line > 0 and "ketamine-dosse" in warning.message
+    assert "ketamine-dose" not in loaded.safety.never_beside_crisis

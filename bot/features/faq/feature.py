@@ -45,6 +45,11 @@ WORDS_ONLY_CONFIDENCE = 0.45
 # reply) is answered only with the words-only bar: the 0.3 bar answered 5 of 160 unseen unsafe questions the
 # judges missed, this 1 (eighth blind round, read by models that had not seen it), for 6 of 300 right answers.
 LEANING_UNSAFE = 0.1
+# Below this crisis probability (and with no admin pattern) the risk model may be wrong either way: the member gets
+# the crisis resources first and the answer to what they asked, when one fits confidently and is not an entry the
+# admins keep from crisis replies. Cross-validated on the corpus, about 1 in 9 crisis texts and 1 in 40 ordinary
+# questions fall between 0.4 and 0.6.
+CRISIS_SURE = 0.6
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class Answer:
                         for s in (self.entry.sources if self.entry else ())],
             "suggestions": [{"id": e.id, "title": e.title} for e in self.suggestions],
             "safety": self.safety,
+            "safety_text": self.safety_text,
         }
 
 
@@ -132,11 +138,21 @@ class Faq(Feature):
         # words out; at most two marks per letter are kept, enough for any language.
         query = _MARK_STACKS.sub(r"\1", query[: MAX_QUERY * 20])
         listed = lib.index.rewrite(fold(query)) in lib.own_questions
-        safety, leaning = judge(query, lib.kb.safety, lib.index.rewrite, shared_risk_model(), listed=listed)
+        judged = judge(query, lib.kb.safety, lib.index.rewrite, shared_risk_model(), listed=listed)
         query = query.strip()[:MAX_QUERY]
-        if safety is not None:
-            text = lib.kb.safety.crisis_reply if safety == "crisis" else lib.kb.safety.unsafe_reply
-            return Answer(query, None, 0.0, (), safety, text)
+        if judged.safety == "crisis" and judged.crisis < CRISIS_SURE and judged.leaning < LEANING_UNSAFE:
+            found = self._search(lib, query, judged.leaning)
+            entry = found.entry
+            beside = entry if entry is not None and entry.id not in lib.kb.safety.never_beside_crisis else None
+            return Answer(query, beside, found.confidence if beside else 0.0, (), "crisis",
+                          lib.kb.safety.crisis_reply)
+        if judged.safety is not None:
+            text = lib.kb.safety.crisis_reply if judged.safety == "crisis" else lib.kb.safety.unsafe_reply
+            return Answer(query, None, 0.0, (), judged.safety, text)
+        return self._search(lib, query, judged.leaning)
+
+    def _search(self, lib: Library, query: str, leaning: float) -> Answer:
+        """The knowledge base's answer, suggestions or nothing, for a question the safety judges let through."""
         text = _MARKUP.sub(" ", query)
         hits = lib.index.search(text, limit=5)
         # One word says too little for the model to guess which entry is meant ("treatment"), but enough for it to
@@ -220,6 +236,12 @@ class Faq(Feature):
         )
 
     def answer_reply(self, answer: Answer, community: str = DEFAULT_COMMUNITY) -> Reply:
+        if answer.safety == "crisis" and answer.entry is not None:
+            # Not sure it is a crisis: the resources first, then what they asked, in one private reply.
+            entry = answer.entry
+            return Reply(title="Please take care", text=f"{answer.safety_text or ''}\n\nYou also asked about "
+                         f"\u201c{entry.title}\u201d:\n{entry.answer}", sources=entry.sources,
+                         footer=self.library(community).kb.safety.disclaimer, ephemeral=True)
         if answer.safety is not None:
             return Reply(title="Please take care" if answer.safety == "crisis" else "I can't help with that",
                          text=answer.safety_text or "", ephemeral=True)

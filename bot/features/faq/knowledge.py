@@ -22,7 +22,8 @@ ENTRY_KEYS = ("id", "title", "questions", "answer", "sources", "tags", "related"
 REQUIRED_KEYS = ("id", "title", "questions", "answer", "sources")
 FILE_KEYS = ("topic", "entries")
 SOURCE_KEYS = ("title", "url", "citation")
-SAFETY_KEYS = ("disclaimer", "unsafe_reply", "crisis_reply", "unsafe_patterns", "crisis_patterns")
+SAFETY_KEYS = ("disclaimer", "unsafe_reply", "crisis_reply", "unsafe_patterns", "crisis_patterns",
+               "never_beside_crisis")
 LEXICON_KEYS = ("synonyms", "stopwords")
 
 # Platform limits an answer must fit, with the disclaimer and escaping: a Slack section block holds 3,000
@@ -62,6 +63,9 @@ class SafetyTexts:
     crisis_reply: str
     unsafe_patterns: tuple[re.Pattern[str], ...]
     crisis_patterns: tuple[re.Pattern[str], ...]
+    # Entries never given beside the crisis resources when it is unclear whether a question is a crisis: what
+    # could read as method information (how much would be lethal, what mixes are dangerous).
+    never_beside_crisis: frozenset[str] = frozenset()
 
     @property
     def crisis_any(self) -> re.Pattern[str]:
@@ -138,13 +142,16 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
     seen_questions: dict[str, Entry] = {}
     warnings: list[Problem] = []
     safety: SafetyTexts | None = None
+    withheld_refs: list[tuple[str, yaml.Node]] = []
+    withheld_doc: YamlFile | None = None
     lexicon = Lexicon()
     unreadable = False
     for path in files:
         doc = YamlFile(path, _display(path))
         if path.name.startswith("_"):
             if path.stem == "_safety":
-                safety = _load_safety(doc)
+                safety, withheld_refs = _load_safety(doc)
+                withheld_doc = doc
             elif path.stem == "_lexicon":
                 lexicon = _load_lexicon(doc) or lexicon
             else:
@@ -173,6 +180,12 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
                                     f"entry '{entry.id}': related id '{rid}' does not exist"))
         elif rid == entry.id:
             problems.append(Problem(doc.name, rnode.start_mark.line + 1, f"entry '{entry.id}' lists itself as related"))
+    for wid, wnode in withheld_refs:
+        # A warning, not a refusal: a community's own folder may keep the bundled safety file for other entries.
+        if wid not in seen_ids and wid not in id_places and not unreadable and withheld_doc is not None:
+            warnings.append(Problem(withheld_doc.name, wnode.start_mark.line + 1,
+                                    f"never_beside_crisis: there is no entry '{wid}' (if it is a typo, the entry "
+                                    "meant can be shown beside the crisis resources)"))
     if safety is None and not any("_safety" in p.file for p in problems):
         problems.append(Problem(str(directory / "_safety.yaml"), 0,
                                 "missing: the disclaimer and safety replies must be defined"))
@@ -346,14 +359,16 @@ def valid_url(url: str) -> bool:
     return parsed.scheme in ("http", "https") and "." in host and not host.startswith(".")
 
 
-def _load_safety(doc: YamlFile) -> SafetyTexts | None:
+def _load_safety(doc: YamlFile) -> tuple[SafetyTexts | None, list[tuple[str, yaml.Node]]]:
+    """The safety texts and patterns, and the entry ids under never_beside_crisis (checked once entries are
+    known)."""
     if doc.root is None:
         if not doc.problems:
             doc.add(None, "file is empty")
-        return None
+        return None, []
     top = doc.mapping(doc.root, "file")
     if top is None:
-        return None
+        return None, []
     doc.unknown_keys(top, SAFETY_KEYS)
     texts: dict[str, str | None] = {}
     for key in ("disclaimer", "unsafe_reply", "crisis_reply"):
@@ -377,13 +392,15 @@ def _load_safety(doc: YamlFile) -> SafetyTexts | None:
                 patterns[key].append(re.compile(raw))
             except re.error as exc:
                 doc.add(pnode, f"{key}: invalid regular expression {raw!r}: {exc}")
+    withheld = doc.text_list(top["never_beside_crisis"][1], "never_beside_crisis") \
+        if "never_beside_crisis" in top else []
     if doc.problems or None in texts.values():
-        return None
+        return None, []
     return SafetyTexts(
         disclaimer=texts["disclaimer"] or "", unsafe_reply=texts["unsafe_reply"] or "",
         crisis_reply=texts["crisis_reply"] or "", unsafe_patterns=tuple(patterns["unsafe_patterns"]),
-        crisis_patterns=tuple(patterns["crisis_patterns"]),
-    )
+        crisis_patterns=tuple(patterns["crisis_patterns"]), never_beside_crisis=frozenset(w for w, _ in withheld),
+    ), withheld
 
 
 def _load_lexicon(doc: YamlFile) -> Lexicon | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from bot.features.faq.knowledge import SafetyTexts
@@ -46,29 +47,39 @@ def windows(text: str) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """The route for a question, and how sure the judges were."""
+
+    safety: Safety | None
+    leaning: float = 0.0  # the risk model's highest probability that it asks for misuse
+    crisis: float = 0.0  # its highest probability of a crisis; 1.0 when an admin's crisis pattern matched
+
+
 def classify(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lambda s: s,
              risk: RiskModel | None = None, listed: bool = False) -> Safety | None:
     """'crisis' for thoughts of suicide or self-harm, 'unsafe' for misuse, else None. `listed`: the question is one
     the admins wrote into the KB, word for word, so the model's readings do not overrule them (a KB question such as
     "does the bladder damage go away if you stop" is not a plea); the admins' crisis and unsafe patterns still
     apply to it."""
-    return judge(question, texts, rewrite, risk, listed)[0]
+    return judge(question, texts, rewrite, risk, listed).safety
 
 
 def judge(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lambda s: s,
-          risk: RiskModel | None = None, listed: bool = False) -> tuple[Safety | None, float]:
-    """`classify`'s answer and the risk model's highest probability that the question asks for misuse (0 without
-    a model, or for a listed question): a question below the unsafe threshold may still lean that way."""
+          risk: RiskModel | None = None, listed: bool = False) -> Judgement:
+    """`classify`'s answer with the risk model's probabilities (0 without a model, or for a listed question): a
+    question below the unsafe threshold may still lean that way, and a crisis may be clear or only likely."""
     parts = windows(question)
     pattern_texts = [_pattern_text(p, rewrite) for p in parts]
     # No "not crisis" exceptions on purpose: an idiom next to a real plea ("it's killing me, I want to end
     # it") must still reach the crisis reply, so the patterns themselves are written narrowly.
     if any(texts.crisis_any.search(t) for t in pattern_texts):
-        return "crisis", 0.0
+        return Judgement("crisis", crisis=1.0)
     assessed = [risk.assess(p) for p in parts] if risk is not None and not listed else []
     leaning = max((r.unsafe for r in assessed), default=0.0)
+    crisis = max((r.crisis for r in assessed), default=0.0)
     if any(r.is_crisis for r in assessed):
-        return "crisis", leaning
+        return Judgement("crisis", leaning, crisis)
     if any(texts.unsafe_any.search(t) for t in pattern_texts) or any(r.is_unsafe for r in assessed):
-        return "unsafe", leaning
-    return None, leaning
+        return Judgement("unsafe", leaning, crisis)
+    return Judgement(None, leaning, crisis)
