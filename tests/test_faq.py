@@ -479,12 +479,18 @@ def test_over_attributed_and_unsourced_advice_is_gone(faq: Faq):
     assert "where a headache specialist leads" not in answers["where-to-get-treatment"]
 
 
-def test_a_safety_pattern_that_could_freeze_the_bot_is_refused(tmp_path: Path):
+def bundled_kb_with(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the bundled knowledge base whose _safety.yaml has `old` replaced by `new` (once)."""
     kb = tmp_path / "kb"
     shutil.copytree(ROOT / "faq", kb)
     safety = (kb / "_safety.yaml").read_text(encoding="utf-8")
-    (kb / "_safety.yaml").write_text(safety.replace("crisis_patterns:\n", "crisis_patterns:\n  - '(a+)+$'\n", 1),
-                                     encoding="utf-8")
+    assert old in safety
+    (kb / "_safety.yaml").write_text(safety.replace(old, new, 1), encoding="utf-8")
+    return kb
+
+
+def test_a_safety_pattern_that_could_freeze_the_bot_is_refused(tmp_path: Path):
+    kb = bundled_kb_with(tmp_path, "crisis_patterns:\n", "crisis_patterns:\n  - '(a+)+$'\n")
     with pytest.raises(KnowledgeBaseError) as err:
         load_knowledge_base(kb)
     assert "_safety.yaml:" in str(err.value) and "could freeze the bot" in str(err.value)
@@ -659,11 +665,7 @@ def test_an_unsure_crisis_gets_the_resources_and_the_answer_but_never_a_withheld
 
 
 def test_a_withheld_entry_that_does_not_exist_is_a_warning_with_its_line(tmp_path: Path):
-    kb = tmp_path / "kb"
-    shutil.copytree(ROOT / "faq", kb)
-    safety = (kb / "_safety.yaml").read_text(encoding="utf-8")
-    (kb / "_safety.yaml").write_text(safety.replace("  - ketamine-dose\n", "  - ketamine-dosse\n", 1),
-                                     encoding="utf-8")
+    kb = bundled_kb_with(tmp_path, "  - ketamine-dose\n", "  - ketamine-dosse\n")
     loaded = load_knowledge_base(kb)
     [warning] = [w for w in loaded.warnings if "never_beside_crisis" in w.message]
     assert warning.file.endswith("_safety.yaml") and warning.line > 0 and "ketamine-dosse" in warning.message

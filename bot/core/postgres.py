@@ -17,13 +17,13 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from bot.core.dialect import Dialect, Schema
-from bot.core.storage import Connection, Read, Script, Storage, StorageError, T
+from bot.core.storage import Connection, Read, Script, Storage, StorageError, T, WriteMany, drive_async
 
 log = logging.getLogger(__name__)
 
@@ -190,20 +190,17 @@ class PostgresStorage(Storage):
     async def _run_on(self, conn: asyncpg.Connection, script: Callable[[], Script[T]]) -> T:
         await conn.execute(f"BEGIN; SET LOCAL lock_timeout = {int(self.lock_timeout * 1000)}; "
                            f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+        async def run(step: Read | WriteMany) -> list[Any]:
+            sql = self._dialect.translate(step.sql).sql
+            if isinstance(step, Read):
+                return list(await conn.fetch(sql, *step.params))
+            if step.rows:
+                await conn.executemany(sql, step.rows)
+            return []
+
         try:
-            steps = script()
-            try:
-                step = next(steps)
-                while True:
-                    sql = self._dialect.translate(step.sql).sql
-                    if isinstance(step, Read):
-                        step = steps.send(list(await conn.fetch(sql, *step.params)))
-                        continue
-                    if step.rows:
-                        await conn.executemany(sql, step.rows)
-                    step = steps.send([])
-            except StopIteration as done:
-                result = cast(T, done.value)
+            result = await drive_async(script(), run)
         except BaseException:
             with contextlib.suppress(Exception):
                 await conn.execute("ROLLBACK")

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -87,6 +87,16 @@ def drive(script: Script[T], run: Callable[[Read | WriteMany], list[Any]]) -> T:
         step = next(script)
         while True:
             step = script.send(run(step))
+    except StopIteration as done:
+        return cast(T, done.value)
+
+
+async def drive_async(script: Script[T], run: Callable[[Read | WriteMany], Awaitable[list[Any]]]) -> T:
+    """`drive` with a `run` that awaits the database."""
+    try:
+        step = next(script)
+        while True:
+            step = script.send(await run(step))
     except StopIteration as done:
         return cast(T, done.value)
 
@@ -164,18 +174,15 @@ class Storage:
         makes every trip wait its turn, so a transaction of six statements held the write lock for six turns.
         The script runs on another thread: it must only compute on what it was given and the rows it reads."""
         async with self.transaction() as db:
-            steps = script()
-            try:
-                step = next(steps)
-                while True:
-                    if isinstance(step, Read):
-                        step = steps.send(list(await db.execute_fetchall(step.sql, step.params)))
-                        continue
-                    if step.rows:
-                        await db.executemany(step.sql, step.rows)
-                    step = steps.send([])
-            except StopIteration as done:
-                return cast(T, done.value)
+
+            async def run(step: Read | WriteMany) -> list[Any]:
+                if isinstance(step, Read):
+                    return list(await db.execute_fetchall(step.sql, step.params))
+                if step.rows:
+                    await db.executemany(step.sql, step.rows)
+                return []
+
+            return await drive_async(script(), run)
 
     async def write(self, sql: str, params: Iterable[Any] = ()) -> None:
         """One self-contained write that no read-then-write transaction depends on: an append, a counter, an
