@@ -670,3 +670,44 @@ def test_a_withheld_entry_that_does_not_exist_is_a_warning_with_its_line(tmp_pat
     [warning] = [w for w in loaded.warnings if "never_beside_crisis" in w.message]
     assert warning.file.endswith("_safety.yaml") and warning.line > 0 and "ketamine-dosse" in warning.message
     assert "ketamine-dose" not in loaded.safety.never_beside_crisis
+
+
+def test_a_word_members_also_use_about_suicide_counts_only_when_the_model_leans_that_way():
+    """`crisis_mentions` ("suicide", "want to die") are words members use for research, a friend or an idiom as
+    often as in a plea: they make a crisis only with the risk model leaning that way; the plea patterns need no
+    model, and without a model a mention errs on the side of care."""
+    from bot.features.faq.safety import MENTION_BAR, classify
+    from bot.language.risk import Risk
+
+    class Reads:
+        def __init__(self, crisis: float) -> None:
+            self.risk = Risk(crisis=crisis, unsafe=0.0)
+
+        def assess(self, text: str) -> Risk:
+            return self.risk
+
+    safety = load_knowledge_base(ROOT / "faq").safety
+    about = "is there research on ketamine and suicide prevention"
+    assert classify(about, safety, risk=Reads(MENTION_BAR - 0.01)) is None  # type: ignore[arg-type]
+    assert classify(about, safety, risk=Reads(MENTION_BAR)) == "crisis"  # type: ignore[arg-type]
+    assert classify("is there research on ketamine and migraine prevention", safety,
+                    risk=Reads(MENTION_BAR)) is None  # type: ignore[arg-type]
+    assert classify("i want to end my life", safety, risk=Reads(0.0)) == "crisis"  # type: ignore[arg-type]
+    assert classify(about, safety, risk=None) == "crisis"
+
+
+@pytest.mark.parametrize(("query", "crisis"), [
+    ("my uncle died by suicide years ago, is ketamine safe for someone with that family history", False),
+    ("what does the research say about ketamine and suicide risk", False),
+    ("i keep thinking about suicide when the pain wont stop", True),
+    ("self harm feels like the only thing that helps, would ketamine help instead", True),
+])
+def test_talking_about_suicide_is_told_apart_from_thinking_of_it(faq: Faq, query: str, crisis: bool):
+    assert (faq.find(query).safety == "crisis") is crisis
+
+
+def test_a_crisis_mention_pattern_is_checked_like_the_others(tmp_path: Path):
+    kb = bundled_kb_with(tmp_path, "crisis_mentions:\n", "crisis_mentions:\n  - '(unclosed'\n")
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(kb)
+    assert "_safety.yaml:" in str(err.value) and "crisis_mentions: invalid regular expression" in str(err.value)

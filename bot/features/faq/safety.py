@@ -21,6 +21,10 @@ Safety = Literal["unsafe", "crisis"]
 MAX_JUDGED = 8_000  # characters of one message the judges read (Slack allows 40,000); the gist is at the start
 _SENTENCES = re.compile(r"(?<=[.!?…\n])\s+")
 _WINDOW = 280  # a crisis line buried in a long post is judged on its own, not diluted by the rest
+# How far the risk model must lean towards a crisis for a `crisis_mentions` word ("suicide", "want to die") to
+# count. Chosen by 5-fold cross-validation on the training corpus: at 0.1 every crisis text with such a word was
+# still recognised and three in five texts that only talk about suicide (research, a friend, an idiom) were not.
+MENTION_BAR = 0.1
 
 
 def _pattern_text(question: str, rewrite: Callable[[str], str]) -> str:
@@ -75,10 +79,13 @@ def judge(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lam
     # it") must still reach the crisis reply, so the patterns themselves are written narrowly.
     if any(texts.crisis_any.search(t) for t in pattern_texts):
         return Judgement("crisis", crisis=1.0)
+    mentioned = any(texts.crisis_mentions_any.search(t) for t in pattern_texts)
+    if mentioned and risk is None:
+        return Judgement("crisis", crisis=1.0)  # nothing to weigh the mention with: err on the side of care
     assessed = [risk.assess(p) for p in parts] if risk is not None and not listed else []
     leaning = max((r.unsafe for r in assessed), default=0.0)
     crisis = max((r.crisis for r in assessed), default=0.0)
-    if any(r.is_crisis for r in assessed):
+    if any(r.is_crisis for r in assessed) or (mentioned and crisis >= MENTION_BAR):
         return Judgement("crisis", leaning, crisis)
     if any(texts.unsafe_any.search(t) for t in pattern_texts) or any(r.is_unsafe for r in assessed):
         return Judgement("unsafe", leaning, crisis)
