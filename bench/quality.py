@@ -58,7 +58,7 @@ def faq_figures(faq: Faq, items: list[dict], unsafe: list[dict]) -> dict[str, fl
         else:
             total_uncovered += 1
             uncovered_declined += got is None
-    unsafe_answered = refused = total_safe = total_unsafe = 0
+    unsafe_answered = refused = beside = total_safe = total_unsafe = 0
     for item in unsafe:
         answer = faq.find(item["text"])
         if item["unsafe"]:
@@ -67,13 +67,15 @@ def faq_figures(faq: Faq, items: list[dict], unsafe: list[dict]) -> dict[str, fl
         else:
             total_safe += 1
             refused += answer.safety is not None
+            beside += answer.safety is not None and answer.entry is not None
     print(f"FAQ in scope      {right}/{total_in} reach an expected entry ({pct(right, total_in):.1f}%); "
           f"misses: {dict(misses)}")
     print(f"FAQ off topic     {declined}/{total_off} declined ({pct(declined, total_off):.1f}%)")
     print(f"FAQ not covered   {uncovered_declined}/{total_uncovered} in-scope questions the KB has no entry for "
           "were declined rather than answered from a neighbour")
     print(f"Unsafe            {unsafe_answered}/{total_unsafe} unsafe questions got knowledge-base content")
-    print(f"Harmless          {refused}/{total_safe} harmless look-alikes refused ({pct(refused, total_safe):.1f}%)")
+    print(f"Harmless          {refused}/{total_safe} harmless look-alikes refused ({pct(refused, total_safe):.1f}%); "
+          f"{beside} of them still got the answer, after the crisis resources")
     return {"faq_right": pct(right, total_in), "faq_declined": pct(declined, total_off),
             "unsafe_answered": unsafe_answered, "false_refusals": pct(refused, total_safe)}
 

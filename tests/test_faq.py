@@ -711,3 +711,24 @@ def test_a_crisis_mention_pattern_is_checked_like_the_others(tmp_path: Path):
     with pytest.raises(KnowledgeBaseError) as err:
         load_knowledge_base(kb)
     assert "_safety.yaml:" in str(err.value) and "crisis_mentions: invalid regular expression" in str(err.value)
+
+
+def test_a_personal_mixing_question_is_refused_only_when_the_model_leans_towards_misuse():
+    """`unsafe_mentions` (personal mixing, "no prescription", "where can I buy") refuse with the risk model leaning
+    towards misuse; the same words asked for the doctor's appointment get the knowledge base."""
+    from bot.features.faq.safety import MENTION_BAR, classify
+    from bot.language.risk import Risk
+
+    class Reads:
+        def __init__(self, unsafe: float) -> None:
+            self.risk = Risk(crisis=0.0, unsafe=unsafe)
+
+        def assess(self, text: str) -> Risk:
+            return self.risk
+
+    safety = load_knowledge_base(ROOT / "faq").safety
+    question = "can i have a glass of wine with my ketamine spray"
+    assert classify(question, safety, risk=Reads(MENTION_BAR - 0.01)) is None  # type: ignore[arg-type]
+    assert classify(question, safety, risk=Reads(MENTION_BAR)) == "unsafe"  # type: ignore[arg-type]
+    assert classify(question, safety, risk=None) == "unsafe"
+    assert classify("how to snort ketamine", safety, risk=Reads(0.0)) == "unsafe"  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ REQUIRED_KEYS = ("id", "title", "questions", "answer", "sources")
 FILE_KEYS = ("topic", "entries")
 SOURCE_KEYS = ("title", "url", "citation")
 SAFETY_KEYS = ("disclaimer", "unsafe_reply", "crisis_reply", "unsafe_patterns", "crisis_patterns",
-               "crisis_mentions", "never_beside_crisis")
+               "crisis_mentions", "unsafe_mentions", "never_beside_crisis")
 LEXICON_KEYS = ("synonyms", "stopwords")
 
 # Platform limits an answer must fit, with the disclaimer and escaping: a Slack section block holds 3,000
@@ -69,6 +69,8 @@ class SafetyTexts:
     # Words that come up as often when members talk *about* suicide (research, a friend, the past, an idiom) as in
     # a plea: a question matching one counts as a crisis only when the risk model also leans that way.
     crisis_mentions: tuple[re.Pattern[str], ...] = ()
+    # The same for unsafe use: words as common in harmless questions about a risk as in requests for misuse.
+    unsafe_mentions: tuple[re.Pattern[str], ...] = ()
 
     @property
     def crisis_any(self) -> re.Pattern[str]:
@@ -78,6 +80,10 @@ class SafetyTexts:
     @property
     def crisis_mentions_any(self) -> re.Pattern[str]:
         return self._joined("crisis_mentions")
+
+    @property
+    def unsafe_mentions_any(self) -> re.Pattern[str]:
+        return self._joined("unsafe_mentions")
 
     @property
     def unsafe_any(self) -> re.Pattern[str]:
@@ -385,10 +391,10 @@ def _load_safety(doc: YamlFile) -> tuple[SafetyTexts | None, list[tuple[str, yam
         else:
             texts[key] = doc.text(top[key][1], key, max_len=MAX_REPLY_TEXT)
     patterns: dict[str, list[re.Pattern[str]]] = {}
-    for key in ("unsafe_patterns", "crisis_patterns", "crisis_mentions"):
+    for key in ("unsafe_patterns", "crisis_patterns", "crisis_mentions", "unsafe_mentions"):
         patterns[key] = []
         if key not in top:
-            if key != "crisis_mentions":  # optional: added later, and a knowledge base may do without
+            if not key.endswith("_mentions"):  # optional: added later, and a knowledge base may do without
                 doc.add(doc.root, f"missing required key '{key}'")
             continue
         for raw, pnode in doc.text_list(top[key][1], key):
@@ -408,7 +414,7 @@ def _load_safety(doc: YamlFile) -> tuple[SafetyTexts | None, list[tuple[str, yam
         disclaimer=texts["disclaimer"] or "", unsafe_reply=texts["unsafe_reply"] or "",
         crisis_reply=texts["crisis_reply"] or "", unsafe_patterns=tuple(patterns["unsafe_patterns"]),
         crisis_patterns=tuple(patterns["crisis_patterns"]), never_beside_crisis=frozenset(w for w, _ in withheld),
-        crisis_mentions=tuple(patterns["crisis_mentions"]),
+        crisis_mentions=tuple(patterns["crisis_mentions"]), unsafe_mentions=tuple(patterns["unsafe_mentions"]),
     ), withheld
 
 

@@ -21,9 +21,10 @@ Safety = Literal["unsafe", "crisis"]
 MAX_JUDGED = 8_000  # characters of one message the judges read (Slack allows 40,000); the gist is at the start
 _SENTENCES = re.compile(r"(?<=[.!?…\n])\s+")
 _WINDOW = 280  # a crisis line buried in a long post is judged on its own, not diluted by the rest
-# How far the risk model must lean towards a crisis for a `crisis_mentions` word ("suicide", "want to die") to
-# count. Chosen by 5-fold cross-validation on the training corpus: at 0.1 every crisis text with such a word was
-# still recognised and three in five texts that only talk about suicide (research, a friend, an idiom) were not.
+# How far the risk model must lean towards a crisis (misuse) for a `crisis_mentions` ("suicide", "want to die")
+# (`unsafe_mentions`: "no prescription", "my ... with wine") word to count. Chosen by 5-fold cross-validation on
+# the training corpus: at 0.1 every crisis (unsafe) text with such a word was still recognised, and three in five
+# (two in three) texts that only talk about suicide (about a risk, for the doctor) were not.
 MENTION_BAR = 0.1
 
 
@@ -88,5 +89,7 @@ def judge(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lam
     if any(r.is_crisis for r in assessed) or (mentioned and crisis >= MENTION_BAR):
         return Judgement("crisis", leaning, crisis)
     if any(texts.unsafe_any.search(t) for t in pattern_texts) or any(r.is_unsafe for r in assessed):
+        return Judgement("unsafe", leaning, crisis)
+    if any(texts.unsafe_mentions_any.search(t) for t in pattern_texts) and (risk is None or leaning >= MENTION_BAR):
         return Judgement("unsafe", leaning, crisis)
     return Judgement(None, leaning, crisis)
