@@ -732,3 +732,25 @@ def test_a_personal_mixing_question_is_refused_only_when_the_model_leans_towards
     assert classify(question, safety, risk=Reads(MENTION_BAR)) == "unsafe"  # type: ignore[arg-type]
     assert classify(question, safety, risk=None) == "unsafe"
     assert classify("how to snort ketamine", safety, risk=Reads(0.0)) == "unsafe"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("where", [0, 5, 40])
+def test_the_admins_patterns_are_found_anywhere_in_a_long_post(where: int):
+    """A long post is judged whole and in windows; a plea or an unsafe request is found in its first sentence, in
+    the middle, or past the first 2,000 characters, and the same post without it stays unflagged."""
+    from bot.features.faq.safety import classify
+
+    safety = load_knowledge_base(ROOT / "faq").safety
+    filler = ["The weather was grey again today and I watered the plants on the balcony."] * 60
+
+    def post(sentence: str | None) -> str:
+        sentences = list(filler)
+        if sentence is not None:
+            sentences.insert(where, sentence)
+        return " ".join(sentences)
+
+    assert len(post(None)) > 4_000
+    assert classify(post(None), safety, risk=None) is None
+    assert classify(post("Honestly I want to end my life."), safety, risk=None) == "crisis"
+    assert classify(post("How do I snort ketamine?"), safety, risk=None) == "unsafe"
+    assert classify(post("Can I have a glass of wine with my ketamine spray tonight?"), safety, risk=None) == "unsafe"

@@ -154,10 +154,11 @@ class Faq(Feature):
     def _search(self, lib: Library, query: str, leaning: float) -> Answer:
         """The knowledge base's answer, suggestions or nothing, for a question the safety judges let through."""
         text = _MARKUP.sub(" ", query)
-        hits = lib.index.search(text, limit=5)
+        analysed = lib.index.analyse(text)
+        hits = lib.index.search(text, limit=5, analysed=analysed)
         # One word says too little for the model to guess which entry is meant ("treatment"), but enough for it to
         # tell chit-chat ("lol") from a topic word: the word ranking then keeps its order, scaled by the model.
-        terms = len(lib.index.analyse(text).terms)
+        terms = len(analysed.terms)
         mixed = lib.topic_model is not None and terms > 1
         if lib.topic_model is not None and terms:
             hits = mix(hits, lib.topic_model.probabilities(lib.index.rewrite(fold(text))), lib.index.by_id,

@@ -73,30 +73,49 @@ class SafetyTexts:
     unsafe_mentions: tuple[re.Pattern[str], ...] = ()
 
     @property
-    def crisis_any(self) -> re.Pattern[str]:
+    def crisis_any(self) -> PatternSet:
         """All crisis patterns as one alternation: one scan of the text instead of one per pattern."""
         return self._joined("crisis_patterns")
 
     @property
-    def crisis_mentions_any(self) -> re.Pattern[str]:
+    def crisis_mentions_any(self) -> PatternSet:
         return self._joined("crisis_mentions")
 
     @property
-    def unsafe_mentions_any(self) -> re.Pattern[str]:
+    def unsafe_mentions_any(self) -> PatternSet:
         return self._joined("unsafe_mentions")
 
     @property
-    def unsafe_any(self) -> re.Pattern[str]:
+    def unsafe_any(self) -> PatternSet:
         return self._joined("unsafe_patterns")
 
-    def _joined(self, name: str) -> re.Pattern[str]:
+    def _joined(self, name: str) -> PatternSet:
         key = f"_{name}_joined"
         joined = self.__dict__.get(key)
         if joined is None:
-            patterns = getattr(self, name)
-            joined = re.compile("|".join(f"(?:{p.pattern})" for p in patterns) or r"(?!)")
+            joined = PatternSet.of(getattr(self, name))
             object.__setattr__(self, key, joined)
         return joined
+
+
+@dataclass(frozen=True)
+class PatternSet:
+    """Admins' patterns searched as one: the unanchored ones in one alternation (one scan of the text), the ones
+    anchored at the start (`^(?=.*a)(?=.*b)`) each on its own, because inside an alternation the engine would try
+    them again at every position of the text."""
+
+    loose: re.Pattern[str]
+    anchored: tuple[re.Pattern[str], ...]
+
+    @classmethod
+    def of(cls, patterns: tuple[re.Pattern[str], ...]) -> PatternSet:
+        loose = [p.pattern for p in patterns if not p.pattern.startswith("^")]
+        return cls(re.compile("|".join(f"(?:{p})" for p in loose) or r"(?!)"),
+                   tuple(p for p in patterns if p.pattern.startswith("^")))
+
+    def search(self, text: str) -> bool:
+        """Whether any of the patterns matches somewhere in `text`."""
+        return self.loose.search(text) is not None or any(p.search(text) for p in self.anchored)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.features.faq.knowledge import SafetyTexts
-from bot.features.faq.search import fold
+from bot.features.faq.knowledge import PatternSet, SafetyTexts
+from bot.features.faq.search import FOLD_CHARS, fold
 from bot.language.risk import RiskModel
 
 Safety = Literal["unsafe", "crisis"]
@@ -34,6 +34,14 @@ def _pattern_text(question: str, rewrite: Callable[[str], str]) -> str:
     # first line, where the canonical words are; the others find a phrase as typed on either line.
     rewritten = rewrite(folded)
     return f" {rewritten} " if rewritten == folded else f" {rewritten} \n {folded} "
+
+
+def _found(patterns: PatternSet, texts: list[str], whole_read: bool) -> bool:
+    """Whether a pattern matches the whole text or one of its windows (`texts`, the whole first). A window's words
+    are a run of the whole text's words, so an unanchored pattern found in one is found in the whole, unless the
+    whole was cut short when folded; only the patterns anchored at the start need each window's start."""
+    return (any(patterns.loose.search(t) for t in (texts[:1] if whole_read else texts))
+            or any(p.search(t) for p in patterns.anchored for t in texts))
 
 
 def windows(text: str) -> list[str]:
@@ -76,11 +84,12 @@ def judge(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lam
     question below the unsafe threshold may still lean that way, and a crisis may be clear or only likely."""
     parts = windows(question)
     pattern_texts = [_pattern_text(p, rewrite) for p in parts]
+    whole = len(parts[0]) <= FOLD_CHARS
     # No "not crisis" exceptions on purpose: an idiom next to a real plea ("it's killing me, I want to end
     # it") must still reach the crisis reply, so the patterns themselves are written narrowly.
-    if any(texts.crisis_any.search(t) for t in pattern_texts):
+    if _found(texts.crisis_any, pattern_texts, whole):
         return Judgement("crisis", crisis=1.0)
-    mentioned = any(texts.crisis_mentions_any.search(t) for t in pattern_texts)
+    mentioned = _found(texts.crisis_mentions_any, pattern_texts, whole)
     if mentioned and risk is None:
         return Judgement("crisis", crisis=1.0)  # nothing to weigh the mention with: err on the side of care
     assessed = [risk.assess(p) for p in parts] if risk is not None and not listed else []
@@ -88,8 +97,8 @@ def judge(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lam
     crisis = max((r.crisis for r in assessed), default=0.0)
     if any(r.is_crisis for r in assessed) or (mentioned and crisis >= MENTION_BAR):
         return Judgement("crisis", leaning, crisis)
-    if any(texts.unsafe_any.search(t) for t in pattern_texts) or any(r.is_unsafe for r in assessed):
+    if _found(texts.unsafe_any, pattern_texts, whole) or any(r.is_unsafe for r in assessed):
         return Judgement("unsafe", leaning, crisis)
-    if any(texts.unsafe_mentions_any.search(t) for t in pattern_texts) and (risk is None or leaning >= MENTION_BAR):
+    if _found(texts.unsafe_mentions_any, pattern_texts, whole) and (risk is None or leaning >= MENTION_BAR):
         return Judgement("unsafe", leaning, crisis)
     return Judgement(None, leaning, crisis)

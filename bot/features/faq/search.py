@@ -47,11 +47,15 @@ _MIN_SPECIFIC = 1.0
 _W_COVERAGE, _W_SIMILARITY, _W_RELATIVE = 0.4, 0.5, 0.1
 
 
+FOLD_CHARS = 2_000  # how much of a text `fold` reads
+
+
 @lru_cache(maxsize=65536)
 def fold(text: str) -> str:
-    """Casefolded, accent-free, punctuation-free text with single spaces."""
-    text = _CURRENCY.sub(" money ", unicodedata.normalize("NFKC", text[:2000])).casefold()
-    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    """Casefolded, accent-free, punctuation-free text with single spaces (of the first `FOLD_CHARS` characters)."""
+    text = _CURRENCY.sub(" money ", unicodedata.normalize("NFKC", text[:FOLD_CHARS])).casefold()
+    if not text.isascii():  # most questions are plain ASCII: no accents to strip, no per-character loop
+        text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
     return " ".join(_NON_WORD.sub(" ", text).replace("_", " ").split())
 
 
@@ -221,9 +225,9 @@ class SearchIndex:
             terms.append(stem(fixed))
         return Analysed(text=text, terms=tuple(dict.fromkeys(terms)), unknown=tuple(dict.fromkeys(unknown)))
 
-    def search(self, query: str, limit: int = 4) -> list[Hit]:
-        """The best entries for `query`, most confident first."""
-        q = self.analyse(query)
+    def search(self, query: str, limit: int = 4, analysed: Analysed | None = None) -> list[Hit]:
+        """The best entries for `query`, most confident first (`analysed`: `analyse(query)`, if already known)."""
+        q = analysed or self.analyse(query)
         if not q.terms:
             return []
         postings = [self._postings[t] for t in q.terms if t in self._postings]
