@@ -16,9 +16,20 @@ from bot.features.faq.knowledge import KnowledgeBaseError, load_knowledge_base
 from bot.features.faq.search import Hit
 from bot.features.faq.topics import DECLINE, SHARE, mix
 from bot.language.corpus import bundled
+from bot.language.risk import Risk
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+
+
+class Reading:
+    """A stand-in risk model that reads every text the same way, to test the rules around its readings."""
+
+    def __init__(self, crisis: float = 0.0, unsafe: float = 0.0) -> None:
+        self.risk = Risk(crisis=crisis, unsafe=unsafe)
+
+    def assess(self, text: str) -> Risk:
+        return self.risk
 
 
 @pytest.fixture(scope="module")
@@ -583,14 +594,9 @@ def test_members_wording_without_the_entrys_words_reaches_it():
 
 def test_a_question_the_kb_lists_is_not_refused_by_the_model_but_still_by_the_admins_patterns():
     from bot.features.faq.safety import classify
-    from bot.language.risk import Risk
-
-    class ReadsEverythingAsUnsafe:
-        def assess(self, text: str) -> Risk:
-            return Risk(crisis=0.0, unsafe=1.0)
 
     kb = load_knowledge_base(ROOT / "faq")
-    model = ReadsEverythingAsUnsafe()
+    model = Reading(unsafe=1.0)
     assert classify("Should I try ketamine for my migraines?", kb.safety, risk=model) == "unsafe"  # type: ignore[arg-type]
     assert classify("Should I try ketamine for my migraines?", kb.safety, risk=model, listed=True) is None  # type: ignore[arg-type]
     assert classify("how to k-hole for fun", kb.safety, risk=None, listed=True) == "unsafe"  # an admin pattern
@@ -600,25 +606,17 @@ def test_a_question_leaning_towards_misuse_needs_a_surer_answer(faq: Faq, monkey
     """Below the unsafe threshold, a question the risk model reads as possibly asking for misuse is answered only
     when the match is as sure as the word ranking alone must be; ordinary questions keep the lower bar."""
     import bot.features.faq.feature as feature
-    from bot.language.risk import Risk
-
-    class Reads:
-        def __init__(self, unsafe: float) -> None:
-            self.unsafe = unsafe
-
-        def assess(self, text: str) -> Risk:
-            return Risk(crisis=0.0, unsafe=self.unsafe)
 
     questions = ["how long does one round of infusions keep working", "anyone know how many sessions people need",
                  "are the effects permanent", "is the nasal one as strong", "how many hours is a session",
                  "do lozenges work as well as the drip", "how often do people go back for more",
                  "does it help with the depression side of things", "what's the catch with it"]
-    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(0.0))
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reading())
     calm = {q: faq.find(q) for q in questions}
     unsure = [q for q, a in calm.items() if a.entry is not None and a.confidence < feature.WORDS_ONLY_CONFIDENCE]
     sure = [q for q, a in calm.items() if a.entry is not None and a.confidence >= feature.WORDS_ONLY_CONFIDENCE]
     assert unsure and sure, calm
-    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(feature.LEANING_UNSAFE))
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reading(unsafe=feature.LEANING_UNSAFE))
     for q in unsure:
         answer = faq.find(q)
         assert answer.entry is None and answer.safety is None and answer.suggestions, q
@@ -631,35 +629,27 @@ def test_an_unsure_crisis_gets_the_resources_and_the_answer_but_never_a_withheld
     resources and the answer to what they asked; a sure crisis gets the resources alone, and entries the admins
     keep from crisis replies are never given beside them."""
     import bot.features.faq.feature as feature
-    from bot.language.risk import Risk
-
-    class Reads:
-        def __init__(self, crisis: float, unsafe: float = 0.0) -> None:
-            self.risk = Risk(crisis=crisis, unsafe=unsafe)
-
-        def assess(self, text: str) -> Risk:
-            return self.risk
 
     question = "how many hours does one ketamine drip session last"
     calm = faq.find(question)
     assert calm.entry is not None and calm.safety is None
-    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(0.5))
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reading(0.5))
     unsure = faq.find(question)
     assert unsure.safety == "crisis" and unsure.entry == calm.entry
     reply = faq.answer_reply(unsure)
     assert reply.text.startswith(faq.crisis_reply()) and calm.entry.answer in reply.text and reply.ephemeral
     assert reply.sources == calm.entry.sources
-    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(feature.CRISIS_SURE))
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reading(feature.CRISIS_SURE))
     sure = faq.find(question)
     assert sure.safety == "crisis" and sure.entry is None
-    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(0.5, unsafe=feature.LEANING_UNSAFE))
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reading(0.5, unsafe=feature.LEANING_UNSAFE))
     assert faq.find(question).entry is None  # leaning towards misuse too: resources only
     withheld = faq.library().kb.safety.never_beside_crisis
     assert {"ketamine-deaths", "ketamine-dose"} <= withheld
-    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(0.0))
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reading(0.0))
     deaths = faq.find("could ketamine kill a person like me")
     assert deaths.entry is not None and deaths.entry.id == "ketamine-deaths"
-    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reads(0.5))
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reading(0.5))
     answer = faq.find("could ketamine kill a person like me")
     assert answer.safety == "crisis" and answer.entry is None
 
@@ -677,22 +667,14 @@ def test_a_word_members_also_use_about_suicide_counts_only_when_the_model_leans_
     often as in a plea: they make a crisis only with the risk model leaning that way; the plea patterns need no
     model, and without a model a mention errs on the side of care."""
     from bot.features.faq.safety import MENTION_BAR, classify
-    from bot.language.risk import Risk
-
-    class Reads:
-        def __init__(self, crisis: float) -> None:
-            self.risk = Risk(crisis=crisis, unsafe=0.0)
-
-        def assess(self, text: str) -> Risk:
-            return self.risk
 
     safety = load_knowledge_base(ROOT / "faq").safety
     about = "is there research on ketamine and suicide prevention"
-    assert classify(about, safety, risk=Reads(MENTION_BAR - 0.01)) is None  # type: ignore[arg-type]
-    assert classify(about, safety, risk=Reads(MENTION_BAR)) == "crisis"  # type: ignore[arg-type]
+    assert classify(about, safety, risk=Reading(crisis=MENTION_BAR - 0.01)) is None  # type: ignore[arg-type]
+    assert classify(about, safety, risk=Reading(crisis=MENTION_BAR)) == "crisis"  # type: ignore[arg-type]
     assert classify("is there research on ketamine and migraine prevention", safety,
-                    risk=Reads(MENTION_BAR)) is None  # type: ignore[arg-type]
-    assert classify("i want to end my life", safety, risk=Reads(0.0)) == "crisis"  # type: ignore[arg-type]
+                    risk=Reading(crisis=MENTION_BAR)) is None  # type: ignore[arg-type]
+    assert classify("i want to end my life", safety, risk=Reading(crisis=0.0)) == "crisis"  # type: ignore[arg-type]
     assert classify(about, safety, risk=None) == "crisis"
 
 
@@ -717,21 +699,13 @@ def test_a_personal_mixing_question_is_refused_only_when_the_model_leans_towards
     """`unsafe_mentions` (personal mixing, "no prescription", "where can I buy") refuse with the risk model leaning
     towards misuse; the same words asked for the doctor's appointment get the knowledge base."""
     from bot.features.faq.safety import MENTION_BAR, classify
-    from bot.language.risk import Risk
-
-    class Reads:
-        def __init__(self, unsafe: float) -> None:
-            self.risk = Risk(crisis=0.0, unsafe=unsafe)
-
-        def assess(self, text: str) -> Risk:
-            return self.risk
 
     safety = load_knowledge_base(ROOT / "faq").safety
     question = "can i have a glass of wine with my ketamine spray"
-    assert classify(question, safety, risk=Reads(MENTION_BAR - 0.01)) is None  # type: ignore[arg-type]
-    assert classify(question, safety, risk=Reads(MENTION_BAR)) == "unsafe"  # type: ignore[arg-type]
+    assert classify(question, safety, risk=Reading(unsafe=MENTION_BAR - 0.01)) is None  # type: ignore[arg-type]
+    assert classify(question, safety, risk=Reading(unsafe=MENTION_BAR)) == "unsafe"  # type: ignore[arg-type]
     assert classify(question, safety, risk=None) == "unsafe"
-    assert classify("how to snort ketamine", safety, risk=Reads(0.0)) == "unsafe"  # type: ignore[arg-type]
+    assert classify("how to snort ketamine", safety, risk=Reading(unsafe=0.0)) == "unsafe"  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("where", [0, 5, 40])
