@@ -44,11 +44,12 @@ WORDS_ONLY_CONFIDENCE = 0.45
 # A question the risk model reads as even slightly likely to ask for misuse (well below routing it to the unsafe
 # reply) is answered only with the words-only bar: the 0.3 bar answered 5 of 160 unseen unsafe questions the
 # judges missed, this 1 (eighth blind round, read by models that had not seen it), for 6 of 300 right answers.
-LEANING_UNSAFE = 0.1
+# 0.1 then; 0.03 since the risk model is less regularised: the same 96% of unsafe texts (5-fold CV) reach it.
+LEANING_UNSAFE = 0.03
 # Below this crisis probability (and with no admin pattern) the risk model may be wrong either way: the member gets
 # the crisis resources first and the answer to what they asked, when one fits confidently and is not an entry the
-# admins keep from crisis replies. Cross-validated on the corpus, about 1 in 9 crisis texts and 1 in 40 ordinary
-# questions fall between 0.4 and 0.6.
+# admins keep from crisis replies. Cross-validated on the corpus, about 1 in 10 crisis texts and 1 in 130 ordinary
+# questions fall between the crisis threshold (0.35) and 0.6.
 CRISIS_SURE = 0.6
 
 

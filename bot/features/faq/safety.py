@@ -23,9 +23,9 @@ _SENTENCES = re.compile(r"(?<=[.!?…\n])\s+")
 _WINDOW = 280  # a crisis line buried in a long post is judged on its own, not diluted by the rest
 # How far the risk model must lean towards a crisis (misuse) for a `crisis_mentions` ("suicide", "want to die")
 # (`unsafe_mentions`: "no prescription", "my ... with wine") word to count. Chosen by 5-fold cross-validation on
-# the training corpus: at 0.1 every crisis (unsafe) text with such a word was still recognised, and three in five
-# (two in three) texts that only talk about suicide (about a risk, for the doctor) were not.
-MENTION_BAR = 0.1
+# the training corpus: as many crisis (unsafe) texts are above it as were above 0.1 before the risk model's
+# regularisation was lowered (98% and 96%), and fewer look-alikes (41% and 20% of the hard ones).
+MENTION_BAR = 0.03
 
 
 def _pattern_text(question: str, rewrite: Callable[[str], str]) -> str:
