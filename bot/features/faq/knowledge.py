@@ -74,7 +74,7 @@ class SafetyTexts:
 
     @property
     def crisis_any(self) -> PatternSet:
-        """All crisis patterns as one alternation: one scan of the text instead of one per pattern."""
+        """All crisis patterns, searched as one (see `PatternSet`)."""
         return self._joined("crisis_patterns")
 
     @property
@@ -112,10 +112,6 @@ class PatternSet:
         loose = [p.pattern for p in patterns if not p.pattern.startswith("^")]
         return cls(re.compile("|".join(f"(?:{p})" for p in loose) or r"(?!)"),
                    tuple(p for p in patterns if p.pattern.startswith("^")))
-
-    def search(self, text: str) -> bool:
-        """Whether any of the patterns matches somewhere in `text`."""
-        return self.loose.search(text) is not None or any(p.search(text) for p in self.anchored)
 
 
 @dataclass(frozen=True)
