@@ -463,7 +463,9 @@ async def test_slack_end_to_end(tmp_path: Path):
         await send(interactive_body(block_actions_payload(
             "queue:1:timeout:600", user="U0MOD", channel="C0MODS", message_ts=queue_ts, ephemeral=False,
             response_url=fake.response_url("decide"))))
-        await fake.wait_for(lambda: [c for c in fake.calls_to("chat.postMessage") if c["channel"] == "C0AUDIT"])
+        # The audit line and the queue item's update are separate calls that may land in either order.
+        await fake.wait_for(lambda: [c for c in fake.calls_to("chat.postMessage") if c["channel"] == "C0AUDIT"]
+                            and "Removed" in json.dumps(fake.calls_to("chat.update")[-1]["blocks"]))
         decided = json.dumps(fake.calls_to("chat.update")[-1]["blocks"])
         assert "Removed and timed out (10 min)" in decided
         assert "not timed out: Slack does not let apps time out members" in decided
