@@ -20,7 +20,10 @@ NAME = "promotion"
 # With 1,100 more labelled channel messages, 3-grams and words now pay: cross-validated recall at precision 0.98
 # rose from 0.81 to 0.85 (the model alone, probability 0.5).
 FEATURES = Featuriser(char_sizes=(3, 4, 5), word_sizes=(1, 2))
-SETTINGS = {"l2": 1e-5, "epochs": 150, "positive_weight": 1.0}
+# L2 1e-6 rather than 1e-5 since the tenth round and the testimonial sets: cross-validated over the whole scanner
+# (5 folds by author over both training streams, the model retrained without the held-out authors' messages),
+# recall 0.899 -> 0.924 with the same 70 false alarms (the pitch reading now counts from 0.45, see the scanner).
+SETTINGS = {"l2": 1e-6, "epochs": 150, "positive_weight": 1.0}
 
 
 def training_rows() -> list[tuple[str, bool]]:
