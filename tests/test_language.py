@@ -33,3 +33,21 @@ def test_clear_cases_read_the_way_a_person_would():
     spam = promotion.shared_promotion_model()
     assert spam.probability("DM me on telegram for ketamine, no prescription, discreet shipping") > 0.5
     assert spam.probability("my neurologist finally approved my first infusion next week") < 0.5
+
+
+def test_the_promotion_model_reads_the_authors_own_words_not_what_they_quote():
+    """A member quoting a spam DM to ask about it is not pitching; the same words posted as their own are."""
+    pitch = "Hi dear, I can ship ketamine troches discreetly, no prescription needed, only $150, message me on telegram"
+    spam = promotion.shared_promotion_model()
+    assert spam.probability(pitch) > 0.9
+    assert spam.probability(f'got this DM right after my intro: "{pitch}" is this a scam?? mods pls check') < 0.5
+    assert spam.probability(f"> my neurologist said no again\nsorry! {pitch}") > 0.9  # quoting a member first
+    assert spam.probability(f'"{pitch}"') > 0.9  # all quote: read whole
+
+
+def test_own_words_drops_quotes_and_keeps_short_quoted_phrases():
+    quoted = 'got this: "buy cheap troches at my shop today" is it legit?'
+    assert promotion.own_words(quoted) == "got this:   is it legit?"
+    assert promotion.own_words('> what helps you?\nmagnesium helps me a lot') == "magnesium helps me a lot"
+    assert promotion.own_words('use code "SAVE20" at checkout') == 'use code "SAVE20" at checkout'
+    assert promotion.own_words("no quotes here at all") == "no quotes here at all"

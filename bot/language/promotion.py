@@ -8,6 +8,7 @@ It is one signal among the spam scanner's rules; the weights ship as `data/promo
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 
@@ -26,9 +27,36 @@ FEATURES = Featuriser(char_sizes=(3, 4, 5), word_sizes=(1, 2))
 SETTINGS = {"l2": 1e-6, "epochs": 150, "positive_weight": 1.0}
 
 
+# A quoted passage of at least QUOTED_WORDS words: someone else's words, not the author's.
+_MARKS = '"\u201c\u201d\u00ab\u00bb\u201e'  # straight and curly quotes, guillemets, the low German quote
+_QUOTED = re.compile(f"[{_MARKS}]([^{_MARKS}\\n]{{0,600}})[{_MARKS}]")
+QUOTED_WORDS = 4
+_QUOTE_MARKS = re.compile(f"[>{_MARKS}]")
+
+
+def own_words(text: str) -> str:
+    """The text without what it quotes: `>` lines and passages in quotation marks of QUOTED_WORDS words or more.
+
+    Members quote spam to ask about it or warn others ("got this DM: \"I can ship troches, $150 via zelle\" is
+    this a scam?"), moderators quote what the rules ban, and spammers quote a member before their pitch; in each
+    case the quoted words say nothing about what the author is doing. A text with fewer than three words of its
+    own is read whole, so a pitch wrapped in quotation marks is still read (and its links and handles are found by
+    the rules either way). Cross-validated over the whole scanner (5 folds by author over both training streams,
+    the model retrained per fold): false alarms 97 -> 92, missed spam 230 -> 219; at 30 false alarms, recall
+    0.796 -> 0.866. The scanner's rules still read the whole text: reading only own words there too gave 10 fewer
+    false alarms in the same cross-validation, but a pitch put in quotation marks would then hide its phrases and
+    handles from them."""
+    if not _QUOTE_MARKS.search(text):
+        return text  # most messages quote nothing
+    kept = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith(">"))
+    kept = _QUOTED.sub(lambda m: " " if len(m.group(1).split()) >= QUOTED_WORDS else m.group(0), kept)
+    return kept if len(kept.split()) >= 3 else text
+
+
 def training_rows() -> list[tuple[str, bool]]:
-    rows = [(r["text"], bool(r["spam"])) for name in ("stream", "stream_more", "spam_train") for r in bundled(name)]
-    rows += [(r["text"], False) for r in bundled("ordinary")]
+    rows = [(own_words(r["text"]), bool(r["spam"]))
+            for name in ("stream", "stream_more", "spam_train") for r in bundled(name)]
+    rows += [(own_words(r["text"]), False) for r in bundled("ordinary")]
     return rows
 
 
@@ -38,7 +66,11 @@ class PromotionModel:
 
     def __init__(self, classifier: LinearClassifier, remember: int = 4096) -> None:
         self.classifier = classifier
-        self.probability = lru_cache(maxsize=remember)(classifier.probability)
+        self._probability = lru_cache(maxsize=remember)(classifier.probability)
+
+    def probability(self, text: str) -> float:
+        """P(spam) of the author's own words (see `own_words`)."""
+        return self._probability(own_words(text))
 
 
 _lock = threading.Lock()
