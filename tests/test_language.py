@@ -51,3 +51,10 @@ def test_own_words_drops_quotes_and_keeps_short_quoted_phrases():
     assert promotion.own_words('> what helps you?\nmagnesium helps me a lot') == "magnesium helps me a lot"
     assert promotion.own_words('use code "SAVE20" at checkout') == 'use code "SAVE20" at checkout'
     assert promotion.own_words("no quotes here at all") == "no quotes here at all"
+
+
+def test_a_reply_to_a_spammer_is_read_without_the_spammers_name():
+    spam = promotion.shared_promotion_model()
+    assert promotion.own_words("@migraine_tracker_pro <@U123>: no thanks") == "no thanks"
+    assert promotion.own_words("thanks @dana, same here") == "thanks @dana, same here"  # only whom it is addressed to
+    assert spam.probability("@best.ketamine.deals.shop no thanks") < 0.5
