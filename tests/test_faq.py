@@ -141,7 +141,8 @@ def test_huge_and_odd_input_is_answered_politely(faq: Faq):
     "best way to hit the k hole", "can I mix ketamine with xanax", "ketamine without a prescription?",
     "my cousin has leftover ketamine spray can i use it", "quiero comprar ketamina",
     "can I take more than 2 sprays if the migraine is bad", "is it ok to double my lozenge tonight",
-    "can I have a glass of wine tonight after my spray",
+    "can I have a glass of wine tonight after my spray", "can my sister try one of my troches for her migraine",
+    "is it fine to use my dad's old ketamine spray", "my wife ran out, can she use mine until her refill",
 ])
 def test_unsafe_questions_get_the_fixed_safety_reply(faq: Faq, query: str):
     answer = faq.find(query)
@@ -165,6 +166,9 @@ def test_crisis_messages_get_crisis_resources(faq: Faq, query: str):
     "this headache is killing me, does ketamine help migraine", "dying to know if insurance covers infusions",
     "what is the k hole", "what dose of ketamine was used in the studies",
     "my doctor increased my dose, is that normal", "why is alcohol dangerous with ketamine",
+    # someone beside the member while they use their own medicine is not sharing it
+    "is it ok to use the spray at home with my boyfriend around to keep an eye on me",
+    "should my roommate stay nearby the first time I use my prescribed troches",
 ])
 def test_idioms_and_information_questions_are_not_safety_cases(faq: Faq, query: str):
     assert faq.find(query).safety is None
