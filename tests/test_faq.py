@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.core.contract import DEFAULT_COMMUNITY
 from bot.core.records import Invocation, Member, Place, Role
-from bot.features.faq import Faq
+from bot.features.faq import Faq, feature
 from bot.features.faq.knowledge import KnowledgeBaseError, load_knowledge_base
+from bot.features.faq.safety import classify
 from bot.features.faq.search import Hit
 from bot.features.faq.topics import DECLINE, SHARE, mix
 from bot.language.corpus import bundled
@@ -119,6 +121,34 @@ def test_off_topic_gets_not_sure(faq: Faq, query: str):
     assert answer.entry is None and answer.safety is None
 
 
+LONG_POST = ("long day, long week. my head has been at a 7 since monday and the triptans do nothing anymore. my doc "
+             "and I talked about the nasal spray today and I'm trying to understand it before the next visit. does "
+             "it make you feel spaced out or see things?")
+
+
+def test_a_long_post_is_answered_from_the_sentence_that_asks(faq: Faq, monkeypatch: pytest.MonkeyPatch):
+    """The whole post's words blur the ranking; its question sentence alone does not."""
+    assert label(faq, LONG_POST) == "dissociation-and-hallucinations"
+    answer = faq.find(LONG_POST)
+    assert answer.query == LONG_POST  # the member's post, not the sentence, is what the answer is to
+    monkeypatch.setattr(feature, "LONG_POST_WORDS", 10**6)
+    assert faq.find(LONG_POST).entry is None  # read whole, it finds nothing confident
+
+
+def test_a_long_post_asking_for_misuse_gets_no_content_from_its_sentences(faq: Faq):
+    post = ("it's been a rough month, my insurer dropped the botox and my neuro is away. the spray I was prescribed "
+            "works but runs out too fast. can I just take two sprays instead of one when it's really bad tonight?")
+    answer = faq.find(post)
+    assert answer.entry is None and answer.safety == "unsafe"
+
+
+def test_question_parts_are_the_asking_sentences_or_the_last_one():
+    assert feature.question_parts("I have a GP. Can she prescribe it? Thanks.") == ["Can she prescribe it?"]
+    last = "wondering if she can prescribe it"
+    assert feature.question_parts(f"I have a GP. {last}") == [last]
+    assert feature.question_parts("one sentence only?") == []
+
+
 def test_not_sure_offers_at_most_three_suggestions(faq: Faq):
     answer = faq.find("ketamine and my job interview next week")
     assert answer.entry is None or answer.confidence >= faq.min_confidence
@@ -141,8 +171,7 @@ def test_huge_and_odd_input_is_answered_politely(faq: Faq):
     "best way to hit the k hole", "can I mix ketamine with xanax", "ketamine without a prescription?",
     "my cousin has leftover ketamine spray can i use it", "quiero comprar ketamina",
     "can I take more than 2 sprays if the migraine is bad", "is it ok to double my lozenge tonight",
-    "can I have a glass of wine tonight after my spray", "can my sister try one of my troches for her migraine",
-    "is it fine to use my dad's old ketamine spray", "my wife ran out, can she use mine until her refill",
+    "can I have a glass of wine tonight after my spray",
 ])
 def test_unsafe_questions_get_the_fixed_safety_reply(faq: Faq, query: str):
     answer = faq.find(query)
@@ -166,12 +195,23 @@ def test_crisis_messages_get_crisis_resources(faq: Faq, query: str):
     "this headache is killing me, does ketamine help migraine", "dying to know if insurance covers infusions",
     "what is the k hole", "what dose of ketamine was used in the studies",
     "my doctor increased my dose, is that normal", "why is alcohol dangerous with ketamine",
-    # someone beside the member while they use their own medicine is not sharing it
-    "is it ok to use the spray at home with my boyfriend around to keep an eye on me",
-    "should my roommate stay nearby the first time I use my prescribed troches",
 ])
 def test_idioms_and_information_questions_are_not_safety_cases(faq: Faq, query: str):
     assert faq.find(query).safety is None
+
+
+@pytest.mark.parametrize(("query", "routed"), [
+    ("can my sister try one of my troches for her migraine", True),
+    ("is it fine to use my dad's old ketamine spray", True),
+    ("my wife ran out of her spray, can she use mine until her refill", True),
+    ("my cousin has leftover ketamine spray can i use it", True),
+    # someone beside the member while they use their own medicine is not sharing it
+    ("is it ok to use the spray at home with my boyfriend around to keep an eye on me", False),
+    ("should my roommate stay nearby the first time I use my prescribed troches", False),
+])
+def test_the_admins_patterns_tell_sharing_a_medicine_from_company_while_using_it(faq: Faq, query: str, routed: bool):
+    """The patterns alone (the trained model weighs in separately, see bench/quality.py for the figures)."""
+    assert (classify(query, faq.kb.safety, faq.libraries[DEFAULT_COMMUNITY].index.rewrite) == "unsafe") is routed
 
 
 def test_a_general_question_about_mixing_gets_the_cited_entry(faq: Faq):

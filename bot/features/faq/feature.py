@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.core.commands import Option, action, command, completer
@@ -51,6 +51,31 @@ LEANING_UNSAFE = 0.03
 # admins keep from crisis replies. Cross-validated on the corpus, about 1 in 10 crisis texts and 1 in 130 ordinary
 # questions fall between the crisis threshold (0.35) and 0.6.
 CRISIS_SURE = 0.6
+# A long post usually asks its question in one sentence among several about the member's life, and the whole
+# post's words blur the ranking. When the whole post finds no answer, its question sentences (the last sentence
+# when none has a "?"; at most MAX_QUESTION_PARTS) are searched too, and the most confident answer that clears the
+# bar by QUESTION_MARGIN is given. Never for a post, or from a sentence, that the judges route or that leans even
+# slightly towards misuse (LEANING_UNSAFE): without that guard one more sealed unsafe question got an answer. On
+# 300 blind-written posts of 23-85 words, read by models that had not seen them: 62.0% -> 73.7% right, with 5 more
+# of their 60 off-topic posts answered (93.3% -> 85.0% declined); on the held-out dev half of the sealed set's
+# authors 71.4% -> 71.8% right, off-topic unchanged. Searching each question with the sentence before it as well
+# gained 1.3 points on the long posts for 0.3 ms more at p99 (bench/faq.py), and was left out.
+LONG_POST_WORDS = 20
+QUESTION_MARGIN = 0.1
+MAX_QUESTION_PARTS = 3
+LONG_POST_CHARS = MAX_QUERY * 4  # how far into a long post its questions are looked for
+_SENTENCE_END = re.compile(r"(?<=[.!?\u2026\n])\s+")
+
+
+def question_parts(text: str) -> list[str]:
+    """The sentences of a post that ask something; the last sentence when none has a question mark. Nothing for a
+    single sentence."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    if len(sentences) < 2:
+        return []
+    asked = [i for i, s in enumerate(sentences) if "?" in s]
+    parts = [sentences[i] for i in asked] or sentences[-1:]
+    return parts[:MAX_QUESTION_PARTS]
 
 
 @dataclass(frozen=True)
@@ -140,9 +165,10 @@ class Faq(Feature):
         query = _MARK_STACKS.sub(r"\1", query[: MAX_QUERY * 20])
         listed = lib.index.rewrite(fold(query)) in lib.own_questions
         judged = judge(query, lib.kb.safety, lib.index.rewrite, shared_risk_model(), listed=listed)
-        query = query.strip()[:MAX_QUERY]
+        post = query.strip()[:LONG_POST_CHARS]
+        query = post[:MAX_QUERY]
         if judged.safety == "crisis" and judged.crisis < CRISIS_SURE and judged.leaning < LEANING_UNSAFE:
-            found = self._search(lib, query, judged.leaning)
+            found = self._search(lib, query, judged.leaning, post)
             entry = found.entry
             beside = entry if entry is not None and entry.id not in lib.kb.safety.never_beside_crisis else None
             return Answer(query, beside, found.confidence if beside else 0.0, (), "crisis",
@@ -150,10 +176,28 @@ class Faq(Feature):
         if judged.safety is not None:
             text = lib.kb.safety.crisis_reply if judged.safety == "crisis" else lib.kb.safety.unsafe_reply
             return Answer(query, None, 0.0, (), judged.safety, text)
-        return self._search(lib, query, judged.leaning)
+        return self._search(lib, query, judged.leaning, post)
 
-    def _search(self, lib: Library, query: str, leaning: float) -> Answer:
-        """The knowledge base's answer, suggestions or nothing, for a question the safety judges let through."""
+    def _search(self, lib: Library, query: str, leaning: float, post: str = "") -> Answer:
+        """The knowledge base's answer, suggestions or nothing, for a question the safety judges let through;
+        for a long post without an answer, the best answer to one of its questions (see LONG_POST_WORDS)."""
+        answer = self._rank(lib, query, leaning)
+        if answer.entry is not None or leaning >= LEANING_UNSAFE or len((post or query).split()) < LONG_POST_WORDS:
+            return answer  # a post leaning even slightly towards misuse gets no second look
+        found = [(a, part) for part in question_parts(post or query)
+                 if (a := self._rank(lib, part[:MAX_QUERY], leaning)).entry is not None
+                 and a.confidence >= self.min_confidence + QUESTION_MARGIN]
+        for best, part in sorted(found, key=lambda f: -f[0].confidence):
+            # Read alone, a sentence is not diluted by the rest of the post: one the judges would route, or that
+            # leans towards misuse, must not bring knowledge-base content with it. Judged only when it would be
+            # the answer: judging costs as much as ranking.
+            judged = judge(part, lib.kb.safety, lib.index.rewrite, shared_risk_model())
+            if judged.safety is None and judged.leaning < LEANING_UNSAFE:
+                return replace(best, query=query)
+        return answer
+
+    def _rank(self, lib: Library, query: str, leaning: float) -> Answer:
+        """The answer, suggestions or nothing for one text, from the word ranking mixed with the topic model."""
         text = _MARKUP.sub(" ", query)
         analysed = lib.index.analyse(text)
         hits = lib.index.search(text, limit=5, analysed=analysed)
