@@ -16,7 +16,7 @@ from bot.features.faq.feedback import RATINGS, EntryStats, FeedbackLog, rating_b
 from bot.features.faq.gaps import Gap, GapLog
 from bot.features.faq.knowledge import Entry, KnowledgeBase, KnowledgeBaseError
 from bot.features.faq.library import DECLINE_ID, Library
-from bot.features.faq.safety import Safety, classify, judge
+from bot.features.faq.safety import SENTENCE_END, Safety, classify, judge
 from bot.features.faq.search import SearchIndex, fold
 from bot.features.faq.topics import TopicModel, mix
 from bot.language.risk import shared_risk_model
@@ -64,13 +64,12 @@ LONG_POST_WORDS = 20
 QUESTION_MARGIN = 0.1
 MAX_QUESTION_PARTS = 3
 LONG_POST_CHARS = MAX_QUERY * 4  # how far into a long post its questions are looked for
-_SENTENCE_END = re.compile(r"(?<=[.!?\u2026\n])\s+")
 
 
 def question_parts(text: str) -> list[str]:
     """The sentences of a post that ask something; the last sentence when none has a question mark. Nothing for a
     single sentence."""
-    sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    sentences = [s.strip() for s in SENTENCE_END.split(text) if s.strip()]
     if len(sentences) < 2:
         return []
     asked = [i for i, s in enumerate(sentences) if "?" in s]
@@ -178,13 +177,13 @@ class Faq(Feature):
             return Answer(query, None, 0.0, (), judged.safety, text)
         return self._search(lib, query, judged.leaning, post)
 
-    def _search(self, lib: Library, query: str, leaning: float, post: str = "") -> Answer:
+    def _search(self, lib: Library, query: str, leaning: float, post: str) -> Answer:
         """The knowledge base's answer, suggestions or nothing, for a question the safety judges let through;
         for a long post without an answer, the best answer to one of its questions (see LONG_POST_WORDS)."""
         answer = self._rank(lib, query, leaning)
-        if answer.entry is not None or leaning >= LEANING_UNSAFE or len((post or query).split()) < LONG_POST_WORDS:
+        if answer.entry is not None or leaning >= LEANING_UNSAFE or len(post.split()) < LONG_POST_WORDS:
             return answer  # a post leaning even slightly towards misuse gets no second look
-        found = [(a, part) for part in question_parts(post or query)
+        found = [(a, part) for part in question_parts(post)
                  if (a := self._rank(lib, part[:MAX_QUERY], leaning)).entry is not None
                  and a.confidence >= self.min_confidence + QUESTION_MARGIN]
         for best, part in sorted(found, key=lambda f: -f[0].confidence):

@@ -19,7 +19,7 @@ from bot.language.risk import RiskModel
 Safety = Literal["unsafe", "crisis"]
 
 MAX_JUDGED = 8_000  # characters of one message the judges read (Slack allows 40,000); the gist is at the start
-_SENTENCES = re.compile(r"(?<=[.!?…\n])\s+")
+SENTENCE_END = re.compile(r"(?<=[.!?…\n])\s+")  # where a sentence ends: after . ! ? … or a line break
 _WINDOW = 280  # a crisis line buried in a long post is judged on its own, not diluted by the rest
 # How far the risk model must lean towards a crisis (misuse) for a `crisis_mentions` ("suicide", "want to die")
 # (`unsafe_mentions`: "no prescription", "my ... with wine") word to count. Chosen by 5-fold cross-validation on
@@ -50,7 +50,7 @@ def windows(text: str) -> list[str]:
     if len(text) <= _WINDOW:
         return [text]
     out, current = [text], ""
-    for sentence in _SENTENCES.split(text):
+    for sentence in SENTENCE_END.split(text):
         if current and len(current) + len(sentence) > _WINDOW:
             out.append(current)
             current = ""
