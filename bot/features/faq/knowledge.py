@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import yaml
 
 from bot.core.records import Source
+from bot.core.regex_engine import PatternSet
 from bot.core.regexcheck import backtracking_risk
 from bot.core.yamlcheck import Problem, YamlFile
 
@@ -96,22 +97,6 @@ class SafetyTexts:
             joined = PatternSet.of(getattr(self, name))
             object.__setattr__(self, key, joined)
         return joined
-
-
-@dataclass(frozen=True)
-class PatternSet:
-    """Admins' patterns searched as one: the unanchored ones in one alternation (one scan of the text), the ones
-    anchored at the start (`^(?=.*a)(?=.*b)`) each on its own, because inside an alternation the engine would try
-    them again at every position of the text."""
-
-    loose: re.Pattern[str]
-    anchored: tuple[re.Pattern[str], ...]
-
-    @classmethod
-    def of(cls, patterns: tuple[re.Pattern[str], ...]) -> PatternSet:
-        loose = [p.pattern for p in patterns if not p.pattern.startswith("^")]
-        return cls(re.compile("|".join(f"(?:{p})" for p in loose) or r"(?!)"),
-                   tuple(p for p in patterns if p.pattern.startswith("^")))
 
 
 @dataclass(frozen=True)

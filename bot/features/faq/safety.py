@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.features.faq.knowledge import PatternSet, SafetyTexts
+from bot.core.regex_engine import PatternSet
+from bot.features.faq.knowledge import SafetyTexts
 from bot.features.faq.search import FOLD_CHARS, fold
 from bot.language.risk import RiskModel
 
@@ -89,16 +90,18 @@ def judge(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lam
     # it") must still reach the crisis reply, so the patterns themselves are written narrowly.
     if _found(texts.crisis_any, pattern_texts, whole):
         return Judgement("crisis", crisis=1.0)
-    mentioned = _found(texts.crisis_mentions_any, pattern_texts, whole)
-    if mentioned and risk is None:
+    if risk is None and _found(texts.crisis_mentions_any, pattern_texts, whole):
         return Judgement("crisis", crisis=1.0)  # nothing to weigh the mention with: err on the side of care
     assessed = [risk.assess(p) for p in parts] if risk is not None and not listed else []
     leaning = max((r.unsafe for r in assessed), default=0.0)
     crisis = max((r.crisis for r in assessed), default=0.0)
-    if any(r.is_crisis for r in assessed) or (mentioned and crisis >= MENTION_BAR):
+    # The mention patterns are searched only where the model's reading lets them count: they are the slowest
+    # patterns to search, and most questions lean nowhere near either bar.
+    if any(r.is_crisis for r in assessed) or (
+            crisis >= MENTION_BAR and _found(texts.crisis_mentions_any, pattern_texts, whole)):
         return Judgement("crisis", leaning, crisis)
-    if _found(texts.unsafe_any, pattern_texts, whole) or any(r.is_unsafe for r in assessed):
+    if any(r.is_unsafe for r in assessed) or _found(texts.unsafe_any, pattern_texts, whole):
         return Judgement("unsafe", leaning, crisis)
-    if _found(texts.unsafe_mentions_any, pattern_texts, whole) and (risk is None or leaning >= MENTION_BAR):
+    if (risk is None or leaning >= MENTION_BAR) and _found(texts.unsafe_mentions_any, pattern_texts, whole):
         return Judgement("unsafe", leaning, crisis)
     return Judgement(None, leaning, crisis)

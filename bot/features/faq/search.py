@@ -276,7 +276,10 @@ class SearchIndex:
 
     def _closest_questions(self, best: list[int], terms: tuple[str, ...]) -> list[list[int]]:
         """For each candidate entry, its questions (by position) sharing the most of the query's information."""
-        found = [(self._question_postings[t], self._idf.get(t, 0.0)) for t in terms if t in self._question_postings]
+        # Only an entry with more questions than get the fuzzy match needs them ranked by shared information.
+        many = any(self._first_question[i + 1] - self._first_question[i] > _FUZZY_PER_ENTRY for i in best)
+        found = [(self._question_postings[t], self._idf.get(t, 0.0)) for t in terms
+                 if t in self._question_postings] if many else []
         shared = np.bincount(np.concatenate([ids for ids, _ in found]),
                              weights=np.concatenate([np.full(len(ids), idf) for ids, idf in found]),
                              minlength=self._first_question[-1]) if found else None
