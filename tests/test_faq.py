@@ -290,6 +290,37 @@ def test_dangling_related_and_duplicate_questions_across_files(tmp_path: Path):
     assert "b.yaml:4: question 'same  QUESTION?' is already asked in entry 'alpha'" in text
 
 
+def test_words_yaml_would_read_as_booleans_or_numbers_stay_as_the_admin_wrote_them(tmp_path: Path):
+    entry = GOOD_ENTRY.format(id="alpha", q="first question") + "    tags: [yes, on, 1e3]\n"
+    directory = write_kb(tmp_path, {"a.yaml": "entries:\n" + entry,
+                                    "_lexicon.yaml": "synonyms:\n  ok: [yes, okay]\nstopwords: [no, the]\n"})
+    kb = load_knowledge_base(directory)
+    assert kb.entries[0].tags == ("yes", "on", "1e3")
+    assert kb.lexicon.synonyms["ok"] == ("yes", "okay")
+    assert kb.lexicon.stopwords == frozenset({"no", "the"})
+
+
+def test_lexicon_files_add_up_and_a_word_under_two_canonical_words_is_reported(tmp_path: Path):
+    entry = GOOD_ENTRY.format(id="alpha", q="is the liver harmed")
+    files = {"a.yaml": "entries:\n" + entry,
+             "_lexicon.yaml": "synonyms:\n  liver: [hígado]\nstopwords: [the]\n",
+             "_lexicon-polish.yaml": "synonyms:\n  liver: [wątroba, wątrobę]\n  heart: [serce]\nstopwords: [czy]\n"}
+    kb = load_knowledge_base(write_kb(tmp_path, files))
+    assert kb.lexicon.synonyms["liver"] == ("hígado", "wątroba", "wątrobę")
+    assert kb.lexicon.stopwords == frozenset({"the", "czy"})
+    # Typed without the Polish letters, as most keyboards do, it still reads as the canonical word.
+    faq = Faq(None, tmp_path / "faq")
+    for query in ("is the wątrobę harmed", "is the watrobe harmed", "is the hígado harmed"):
+        assert faq.find(query).entry == kb.entries[0], query
+
+    files["_lexicon-polish.yaml"] = "synonyms:\n  liver: [wątroba]\n  heart: [hígado]\n"
+    (tmp_path / "faq" / "_lexicon-polish.yaml").write_text(files["_lexicon-polish.yaml"], encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(tmp_path / "faq")
+    assert ("_lexicon-polish.yaml:3: synonym 'hígado' of 'heart' is already a synonym of 'liver' "
+            "(_lexicon.yaml:2)") in str(err.value)
+
+
 def test_yaml_syntax_errors_name_the_line(tmp_path: Path):
     directory = write_kb(tmp_path, {"bad.yaml": "entries:\n  - id: x\n    title: [unclosed\n"})
     with pytest.raises(KnowledgeBaseError) as err:

@@ -129,7 +129,9 @@ class YamlFile:
             return None
         value = self.value(node)
         if not isinstance(value, str):
-            value = "" if value is None else str(value)
+            # A text field holds what the admin wrote: YAML would read `yes`, `no`, `on` as booleans and `1e3` as
+            # 1000.0, so a stopword list's `no` would silently become "False".
+            value = "" if value is None else node.value
         value = value.strip()
         if not value:
             self.add(node, f"{what} is empty")

@@ -147,7 +147,10 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
     problems: list[Problem] = []
     if not directory.is_dir():
         raise KnowledgeBaseError([Problem(str(directory), 0, "knowledge base folder not found")])
-    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    # The extra lexicon files after _lexicon.yaml, which would otherwise sort after them ("-" before "."): a clash
+    # is then reported in the file that added the word.
+    files = sorted((p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()),
+                   key=lambda p: (p.name.startswith("_lexicon-"), p.name))
     entries: list[Entry] = []
     related_refs: list[tuple[Entry, str, YamlFile, yaml.Node]] = []
     seen_ids: dict[str, Entry] = {}
@@ -158,6 +161,7 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
     withheld_refs: list[tuple[str, yaml.Node]] = []
     withheld_doc: YamlFile | None = None
     lexicon = Lexicon()
+    variant_places: dict[str, tuple[str, str]] = {}  # folded variant -> (canonical, file:line), across lexicon files
     unreadable = False
     for path in files:
         doc = YamlFile(path, _display(path))
@@ -165,10 +169,11 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
             if path.stem == "_safety":
                 safety, withheld_refs = _load_safety(doc)
                 withheld_doc = doc
-            elif path.stem == "_lexicon":
-                lexicon = _load_lexicon(doc) or lexicon
+            elif path.stem == "_lexicon" or path.stem.startswith("_lexicon-"):
+                lexicon = _merge_lexicon(lexicon, _load_lexicon(doc), doc, variant_places)
             else:
-                doc.add(None, "unknown special file (files starting with '_' are _safety.yaml and _lexicon.yaml)")
+                doc.add(None, "unknown special file (files starting with '_' are _safety.yaml, _lexicon.yaml and "
+                              "_lexicon-<name>.yaml)")
             problems.extend(doc.problems)
             continue
         unreadable = unreadable or doc.root is None
@@ -418,7 +423,31 @@ def _load_safety(doc: YamlFile) -> tuple[SafetyTexts | None, list[tuple[str, yam
     ), withheld
 
 
-def _load_lexicon(doc: YamlFile) -> Lexicon | None:
+def _merge_lexicon(into: Lexicon, more: tuple[Lexicon, dict[str, yaml.Node]] | None, doc: YamlFile,
+                   places: dict[str, tuple[str, str]]) -> Lexicon:
+    """One lexicon from several files (`_lexicon.yaml`, `_lexicon-<name>.yaml`: say, one per language): the
+    variants of a canonical word add up; a variant under two canonical words is reported, as the rewrite could
+    only keep one of them."""
+    if more is None:
+        return into
+    lexicon, nodes = more
+    synonyms = dict(into.synonyms)
+    for canonical, variants in lexicon.synonyms.items():
+        kept = []
+        for v in variants:
+            place = f"{Path(doc.name).name}:{nodes[v].start_mark.line + 1}"  # the same folder: its name is enough
+            earlier = places.get(v)
+            if earlier is not None and earlier[0] != canonical:
+                doc.add(nodes[v], f"synonym {v!r} of '{canonical}' is already a synonym of '{earlier[0]}' "
+                                      f"({earlier[1]})")
+                continue
+            places.setdefault(v, (canonical, place))
+            kept.append(v)
+        synonyms[canonical] = tuple(dict.fromkeys((*synonyms.get(canonical, ()), *kept)))
+    return Lexicon(synonyms=synonyms, stopwords=into.stopwords | lexicon.stopwords)
+
+
+def _load_lexicon(doc: YamlFile) -> tuple[Lexicon, dict[str, yaml.Node]] | None:
     if doc.root is None:
         return None
     top = doc.mapping(doc.root, "file")
@@ -428,11 +457,13 @@ def _load_lexicon(doc: YamlFile) -> Lexicon | None:
         if key not in LEXICON_KEYS:
             doc.add(knode, f"unknown key '{key}' (allowed: {', '.join(LEXICON_KEYS)})")
     synonyms: dict[str, tuple[str, ...]] = {}
+    nodes: dict[str, yaml.Node] = {}
     if "synonyms" in top:
         groups = doc.mapping(top["synonyms"][1], "synonyms")
         for canonical, (_, vnode) in (groups or {}).items():
             variants = doc.text_list(vnode, f"synonyms of '{canonical}'")
             synonyms[canonical.lower()] = tuple(v.lower() for v, _ in variants)
+            nodes.update((v.lower(), node) for v, node in variants)
     stopwords = frozenset(s.lower() for s, _ in doc.text_list(top["stopwords"][1], "stopwords")) \
         if "stopwords" in top else frozenset()
-    return Lexicon(synonyms=synonyms, stopwords=stopwords)
+    return Lexicon(synonyms=synonyms, stopwords=stopwords), nodes

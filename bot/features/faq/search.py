@@ -26,6 +26,10 @@ from bot.features.faq.knowledge import Entry, Lexicon
 _NON_WORD = re.compile(r"[^\w]+")
 _VOWELS = frozenset("aeiouy")
 _CURRENCY = re.compile(r"[$€£¥]+")
+# Letters that are not a base letter plus an accent, so NFD leaves them: typed without them on most keyboards
+# ("glowy" for Polish "głowy", "agrisi" for Turkish "ağrısı"), and a lexicon variant must meet both spellings.
+_UNACCENTED = str.maketrans({"ł": "l", "ı": "i", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe",
+                             "ħ": "h", "ŀ": "l"})
 _FIELD_WEIGHTS = {"title": 3.0, "questions": 2.0, "tags": 2.0, "answer": 0.6}
 _K1 = 1.2
 _B = 0.5
@@ -56,6 +60,7 @@ def fold(text: str) -> str:
     text = _CURRENCY.sub(" money ", unicodedata.normalize("NFKC", text[:FOLD_CHARS])).casefold()
     if not text.isascii():  # most questions are plain ASCII: no accents to strip, no per-character loop
         text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+        text = text.translate(_UNACCENTED)
     return " ".join(_NON_WORD.sub(" ", text).replace("_", " ").split())
 
 
