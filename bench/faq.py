@@ -64,7 +64,8 @@ def make_queries(kb_questions: list[str], n: int, rng: random.Random) -> list[st
 
 def generate_kb(directory: Path, n: int, rng: random.Random) -> None:
     shutil.copy(ROOT / "faq" / "_safety.yaml", directory / "_safety.yaml")
-    shutil.copy(ROOT / "faq" / "_lexicon.yaml", directory / "_lexicon.yaml")
+    for lexicon in (ROOT / "faq").glob("_lexicon*.yaml"):  # _lexicon.yaml and the _lexicon-<name>.yaml files
+        shutil.copy(lexicon, directory / lexicon.name)
     for f in range(n // 50):
         entries = []
         for i in range(50):

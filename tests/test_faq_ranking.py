@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bot.features.faq import Faq
-from bot.features.faq.search import Hit
+from bot.features.faq.knowledge import load_knowledge_base
+from bot.features.faq.search import Hit, SearchIndex, fold
 from bot.features.faq.topics import DECLINE, answerable, mix
+from bot.language.corpus import bundled
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,3 +72,19 @@ def test_odd_one_word_input_gets_a_polite_not_sure(faq: Faq, query: str):
     reply = faq.answer_reply(answer)
     if answer.entry is None:
         assert reply.title == "I'm not sure I understood"
+
+
+def test_the_lexicon_rewrite_reads_as_one_longest_first_alternation_would() -> None:
+    """The word walk gives what the plain definition gives: every variant, longest first, as whole words."""
+    kb = load_knowledge_base(ROOT / "faq")
+    mapping = {fold(v): fold(c) for c, vs in kb.lexicon.synonyms.items() for v in vs if fold(v) and fold(v) != fold(c)}
+    pattern = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True)) + r")\b")
+    rewrite = SearchIndex(kb.entries, kb.lexicon).rewrite
+    texts = [fold(r["text"]) for name in ("faq", "faq_examples", "unsafe", "crisis") for r in bundled(name)]
+    texts += ["", "k", "special k k special", "iv drip iv", "nasal spray nasal sprays", "bol glowy i bol glowy"]
+    changed = 0
+    for text in texts:
+        expected = pattern.sub(lambda m: mapping[m.group(1)], text)
+        assert rewrite(text) == expected, text
+        changed += expected != text
+    assert changed > 500

@@ -306,20 +306,39 @@ class SearchIndex:
 
 
 def _phrase_rewriter(lexicon: Lexicon):
-    """One compiled pass that rewrites every variant (single words or phrases) to its canonical word."""
-    mapping: dict[str, str] = {}
+    """Rewrites every variant (a word or a phrase) in a folded text to its canonical word: at each word, the longest
+    variant starting there, then on after it. A walk over the words with dictionary lookups: one regular expression
+    alternating 2,400 variants cost ~180 us per question, as `re` tries each alternative at every position."""
+    mapping: dict[tuple[str, ...], str] = {}
     for canonical, variants in lexicon.synonyms.items():
         canon = fold(canonical)
         for v in variants:
             key = fold(v)
             if key and key != canon:
-                mapping[key] = canon
-    if not mapping:
-        return lambda text: text
-    pattern = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True)) + r")\b")
+                mapping[tuple(key.split())] = canon
+    longest: dict[str, int] = {}  # first word -> the most words a variant starting with it has
+    for words in mapping:
+        longest[words[0]] = max(longest.get(words[0], 0), len(words))
 
     @lru_cache(maxsize=65536)
     def rewrite(text: str) -> str:
-        return pattern.sub(lambda m: mapping[m.group(1)], text)
+        words = text.split()
+        if not any(w in longest for w in words):
+            return text
+        out: list[str] = []
+        i, n = 0, len(words)
+        while i < n:
+            size = min(longest.get(words[i], 0), n - i)
+            while size:
+                canon = mapping.get(tuple(words[i:i + size]))
+                if canon is not None:
+                    out.append(canon)
+                    i += size
+                    break
+                size -= 1
+            else:
+                out.append(words[i])
+                i += 1
+        return " ".join(out)
 
     return rewrite
