@@ -321,6 +321,52 @@ def test_lexicon_files_add_up_and_a_word_under_two_canonical_words_is_reported(t
             "(_lexicon.yaml:2)") in str(err.value)
 
 
+PHRASES = """
+crisis_phrases:
+  ru: ["не хочу больше жить", "покончить с собой"]
+  ja: ["死にたい"]
+crisis_mention_phrases:
+  pl: ["myśli samobójcze"]
+"""
+
+
+def kb_with_own_phrases(tmp_path: Path) -> Path:
+    """A knowledge base whose safety file has the bundled patterns but none of the bundled phrases."""
+    directory = write_kb(tmp_path, {"a.yaml": "entries:\n" + GOOD_ENTRY.format(id="alpha", q="first question")})
+    safety = (directory / "_safety.yaml").read_text(encoding="utf-8")
+    (directory / "_safety.yaml").write_text(safety.split("\ncrisis_phrases:")[0] + "\n", encoding="utf-8")
+    return directory
+
+
+def test_admins_crisis_phrases_in_any_language_route_like_the_patterns(tmp_path: Path):
+    directory = kb_with_own_phrases(tmp_path)
+    with (directory / "_safety.yaml").open("a", encoding="utf-8") as f:
+        f.write(PHRASES)
+    safety = load_knowledge_base(directory).safety
+    calm = Reading(crisis=0.0)
+    # Whole words of the folded text, whatever the case or accents; anywhere in a script without spaces.
+    assert classify("Я устала. Не хочу больше жить, правда.", safety, risk=calm) == "crisis"
+    assert classify("もう死にたいです", safety, risk=calm) == "crisis"
+    assert classify("не хочу больше жить в этом городе", safety, risk=calm) == "crisis"  # a phrase is a phrase
+    assert classify("не хочу больше ждать ответа от страховой", safety, risk=calm) is None
+    assert classify("хочу жить без боли", safety, risk=calm) is None
+    # A mention counts only when the model leans towards a crisis too, as a crisis_mentions pattern does.
+    assert classify("badania o myśli samobójcze w migrenie", safety, risk=calm) is None
+    assert classify("mam myśli samobójcze", safety, risk=Reading(crisis=0.05)) == "crisis"
+
+
+def test_a_one_word_crisis_phrase_is_refused_with_its_line(tmp_path: Path):
+    directory = kb_with_own_phrases(tmp_path)
+    before = (directory / "_safety.yaml").read_text(encoding="utf-8").count("\n")
+    with (directory / "_safety.yaml").open("a", encoding="utf-8") as f:
+        f.write("crisis_phrases:\n  de:\n    - sterben\n    - 死\n")
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(directory)
+    text = str(err.value)
+    assert f"_safety.yaml:{before + 3}: crisis_phrases.de: 'sterben' is one word" in text
+    assert f"_safety.yaml:{before + 4}: crisis_phrases.de: '死' is one word" in text
+
+
 def test_yaml_syntax_errors_name_the_line(tmp_path: Path):
     directory = write_kb(tmp_path, {"bad.yaml": "entries:\n  - id: x\n    title: [unclosed\n"})
     with pytest.raises(KnowledgeBaseError) as err:

@@ -24,7 +24,12 @@ REQUIRED_KEYS = ("id", "title", "questions", "answer", "sources")
 FILE_KEYS = ("topic", "entries")
 SOURCE_KEYS = ("title", "url", "citation")
 SAFETY_KEYS = ("disclaimer", "unsafe_reply", "crisis_reply", "unsafe_patterns", "crisis_patterns",
-               "crisis_mentions", "unsafe_mentions", "never_beside_crisis")
+               "crisis_mentions", "unsafe_mentions", "never_beside_crisis", "crisis_phrases", "crisis_mention_phrases")
+# Scripts written without spaces between words: a phrase in them is found anywhere in the text, and needs this many
+# of their characters to be specific enough.
+UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
+MIN_UNSPACED_PHRASE = 3
+MAX_PHRASE = 120
 LEXICON_KEYS = ("synonyms", "stopwords")
 
 # Platform limits an answer must fit, with the disclaimer and escaping: a Slack section block holds 3,000
@@ -72,6 +77,10 @@ class SafetyTexts:
     crisis_mentions: tuple[re.Pattern[str], ...] = ()
     # The same for unsafe use: words as common in harmless questions about a risk as in requests for misuse.
     unsafe_mentions: tuple[re.Pattern[str], ...] = ()
+    # Plain phrases, by language, that count as the crisis patterns (and the crisis mentions) do: admins add a
+    # language without writing regular expressions. Matched as whole words of the folded text.
+    crisis_phrases: tuple[str, ...] = ()
+    crisis_mention_phrases: tuple[str, ...] = ()
 
     @property
     def crisis_any(self) -> PatternSet:
@@ -413,6 +422,8 @@ def _load_safety(doc: YamlFile) -> tuple[SafetyTexts | None, list[tuple[str, yam
                 doc.add(pnode, f"{key}: invalid regular expression {raw!r}: {exc}")
     withheld = doc.text_list(top["never_beside_crisis"][1], "never_beside_crisis") \
         if "never_beside_crisis" in top else []
+    phrases = {key: _load_phrases(doc, top[key][1], key) if key in top else ()
+               for key in ("crisis_phrases", "crisis_mention_phrases")}
     if doc.problems or None in texts.values():
         return None, []
     return SafetyTexts(
@@ -420,7 +431,23 @@ def _load_safety(doc: YamlFile) -> tuple[SafetyTexts | None, list[tuple[str, yam
         crisis_reply=texts["crisis_reply"] or "", unsafe_patterns=tuple(patterns["unsafe_patterns"]),
         crisis_patterns=tuple(patterns["crisis_patterns"]), never_beside_crisis=frozenset(w for w, _ in withheld),
         crisis_mentions=tuple(patterns["crisis_mentions"]), unsafe_mentions=tuple(patterns["unsafe_mentions"]),
+        crisis_phrases=phrases["crisis_phrases"], crisis_mention_phrases=phrases["crisis_mention_phrases"],
     ), withheld
+
+
+def _load_phrases(doc: YamlFile, node: yaml.Node, key: str) -> tuple[str, ...]:
+    """`language: [phrase, ...]` lists as one tuple of phrases. A phrase of one word is refused: a single word is
+    said in passing far too often to send someone the crisis resources."""
+    by_language = doc.mapping(node, key)
+    out: list[str] = []
+    for language, (_, lnode) in (by_language or {}).items():
+        for phrase, pnode in doc.text_list(lnode, f"{key}.{language}", max_len=MAX_PHRASE):
+            if len(phrase.split()) < 2 and len(UNSPACED.findall(phrase)) < MIN_UNSPACED_PHRASE:
+                doc.add(pnode, f"{key}.{language}: {phrase!r} is one word; a phrase needs at least two words "
+                               f"(or {MIN_UNSPACED_PHRASE} characters of a script written without spaces)")
+                continue
+            out.append(phrase)
+    return tuple(out)
 
 
 def _merge_lexicon(into: Lexicon, more: tuple[Lexicon, dict[str, yaml.Node]] | None, doc: YamlFile,

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from bot.core.regex_engine import PatternSet
-from bot.features.faq.knowledge import SafetyTexts
+from bot.features.faq.knowledge import UNSPACED, SafetyTexts
 from bot.features.faq.search import FOLD_CHARS, fold
 from bot.language.risk import RiskModel
 
@@ -43,6 +44,43 @@ def _found(patterns: PatternSet, texts: list[str], whole_read: bool) -> bool:
     whole was cut short when folded; only the patterns anchored at the start need each window's start."""
     return (any(patterns.loose.search(t) for t in (texts[:1] if whole_read else texts))
             or any(p.search(t) for p in patterns.anchored for t in texts))
+
+
+class Phrases:
+    """Admins' plain crisis phrases, found in a folded text as runs of whole words, or anywhere for scripts written
+    without spaces: a dictionary walk over the words, whatever the number of phrases and languages."""
+
+    def __init__(self, phrases: tuple[str, ...]) -> None:
+        self.runs: set[tuple[str, ...]] = set()
+        self.longest: dict[str, int] = {}  # first word -> the most words a phrase starting with it has
+        unspaced: set[str] = set()
+        for phrase in phrases:
+            folded = fold(phrase)
+            if UNSPACED.search(folded):
+                unspaced.add(folded)
+                continue
+            words = tuple(folded.split())
+            if words:
+                self.runs.add(words)
+                self.longest[words[0]] = max(self.longest.get(words[0], 0), len(words))
+        self.unspaced = tuple(sorted(unspaced))
+
+    def found(self, texts: list[str]) -> bool:
+        for text in texts:
+            for line in text.split("\n"):  # a pattern text's two readings: a phrase never spans them
+                words = line.split()
+                for i, word in enumerate(words):
+                    for size in range(min(self.longest.get(word, 0), len(words) - i), 1, -1):
+                        if tuple(words[i:i + size]) in self.runs:
+                            return True
+                if self.unspaced and any(p in line for p in self.unspaced):
+                    return True
+        return False
+
+
+@lru_cache(maxsize=64)
+def phrases(listed: tuple[str, ...]) -> Phrases:
+    return Phrases(listed)
 
 
 def windows(text: str) -> list[str]:
@@ -88,9 +126,15 @@ def judge(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lam
     whole = len(parts[0]) <= FOLD_CHARS
     # No "not crisis" exceptions on purpose: an idiom next to a real plea ("it's killing me, I want to end
     # it") must still reach the crisis reply, so the patterns themselves are written narrowly.
-    if _found(texts.crisis_any, pattern_texts, whole):
+    said = pattern_texts[:1] if whole else pattern_texts  # a phrase in a window is in the whole text too
+    if _found(texts.crisis_any, pattern_texts, whole) or phrases(texts.crisis_phrases).found(said):
         return Judgement("crisis", crisis=1.0)
-    if risk is None and _found(texts.crisis_mentions_any, pattern_texts, whole):
+
+    def mentioned() -> bool:
+        return (_found(texts.crisis_mentions_any, pattern_texts, whole)
+                or phrases(texts.crisis_mention_phrases).found(said))
+
+    if risk is None and mentioned():
         return Judgement("crisis", crisis=1.0)  # nothing to weigh the mention with: err on the side of care
     assessed = [risk.assess(p) for p in parts] if risk is not None and not listed else []
     leaning = max((r.unsafe for r in assessed), default=0.0)
@@ -98,7 +142,7 @@ def judge(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lam
     # The mention patterns are searched only where the model's reading lets them count: they are the slowest
     # patterns to search, and most questions lean nowhere near either bar.
     if any(r.is_crisis for r in assessed) or (
-            crisis >= MENTION_BAR and _found(texts.crisis_mentions_any, pattern_texts, whole)):
+            crisis >= MENTION_BAR and mentioned()):
         return Judgement("crisis", leaning, crisis)
     if any(r.is_unsafe for r in assessed) or _found(texts.unsafe_any, pattern_texts, whole):
         return Judgement("unsafe", leaning, crisis)
