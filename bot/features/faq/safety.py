@@ -69,8 +69,12 @@ class Phrases:
         for text in texts:
             for line in text.split("\n"):  # a pattern text's two readings: a phrase never spans them
                 words = line.split()
-                for i, word in enumerate(words):
-                    for size in range(min(self.longest.get(word, 0), len(words) - i), 1, -1):
+                if self.longest.keys().isdisjoint(words):  # most texts start no phrase: one set operation in C
+                    starts: list[int] = []
+                else:
+                    starts = [i for i, word in enumerate(words) if word in self.longest]
+                for i in starts:
+                    for size in range(min(self.longest[words[i]], len(words) - i), 1, -1):
                         if tuple(words[i:i + size]) in self.runs:
                             return True
                 if self.unspaced and any(p in line for p in self.unspaced):
