@@ -45,6 +45,9 @@ WORDS_ONLY_CONFIDENCE = 0.45
 # reply) is answered only with the words-only bar: the 0.3 bar answered 5 of 160 unseen unsafe questions the
 # judges missed, this 1 (eighth blind round, read by models that had not seen it), for 6 of 300 right answers.
 # 0.1 then; 0.03 since the risk model is less regularised: the same 96% of unsafe texts (5-fold CV) reach it.
+# Raising it back to 0.1 answered 4 more dev-half questions, but in 5-fold CV over the 11,088 labelled questions
+# (the risk model retrained per fold) it gave knowledge-base content to 99 of 2,729 held-out unsafe ones, not 82,
+# for 71 more of 8,359 harmless ones answered: it stays.
 LEANING_UNSAFE = 0.03
 # Below this crisis probability (and with no admin pattern) the risk model may be wrong either way: the member gets
 # the crisis resources first and the answer to what they asked, when one fits confidently and is not an entry the
