@@ -36,6 +36,15 @@ async def test_a_crisis_message_in_a_channel_gets_private_resources_and_a_wellbe
     assert not await core.storage.fetchall("SELECT * FROM mod_queue")  # not treated as spam, nothing hidden
 
 
+async def test_a_crisis_phrase_in_another_language_reaches_the_moderators_too(core):
+    # Greek: "I wrote goodbye letters to my mother; on Saturday I won't be here any more". No regular expression
+    # covers Greek; the bundled crisis phrases do.
+    member = ConsoleSession(core, user="eleni")
+    out = await member.say("Έγραψα γράμματα αποχαιρετισμού στη μητέρα μου. Δεν θέλω να ζω άλλο.")
+    assert "[only eleni sees this]" in out and "Wellbeing check" in out
+    assert len(await core.storage.fetchall("SELECT * FROM wellbeing_items")) == 1
+
+
 async def test_moderators_reach_out_and_close_it_and_the_audit_log_says_who(core):
     member = ConsoleSession(core, user="maria")
     await member.say(CRISIS)
