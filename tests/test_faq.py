@@ -405,7 +405,8 @@ async def test_good_reload_serves_new_content(core, tmp_path: Path):
     (live / "extra.yaml").write_text("entries:\n" + GOOD_ENTRY.format(id="parking", q="where do I park at the clinic"))
     reply = await core.dispatch(Invocation("faq-reload", ADMIN, HERE))
     assert reply.title == "Knowledge base reloaded"
-    answer = await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "where can i park at the clinic"}))
+    # The entry's own question: the models have never seen this entry, and an admin checking a reload asks it so.
+    answer = await core.dispatch(Invocation("faq", MEMBER, HERE, {"question": "Where do I park at the clinic?"}))
     assert answer.title == "A title for parking"
 
 
@@ -742,6 +743,19 @@ def test_a_question_leaning_towards_misuse_needs_a_surer_answer(faq: Faq, monkey
         answer = faq.find(q)
         assert answer.entry is None and answer.safety is None and answer.suggestions, q
     assert all(faq.find(q).entry == calm[q].entry for q in sure)
+
+
+def test_a_question_leaning_further_towards_misuse_gets_no_content_and_no_suggestions(
+        faq: Faq, monkeypatch: pytest.MonkeyPatch):
+    import bot.features.faq.feature as feature
+
+    question = "can ketamine damage the bladder"
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reading(unsafe=feature.LEANING_NO_ANSWER - 0.01))
+    assert faq.find(question).entry is not None
+    monkeypatch.setattr(feature, "shared_risk_model", lambda: Reading(unsafe=feature.LEANING_NO_ANSWER))
+    answer = faq.find(question)
+    assert answer.entry is None and answer.safety is None and not answer.suggestions
+    assert "don't have an answer" in faq.answer_reply(answer).text
 
 
 def test_an_unsure_crisis_gets_the_resources_and_the_answer_but_never_a_withheld_entry(

@@ -49,6 +49,11 @@ WORDS_ONLY_CONFIDENCE = 0.45
 # (the risk model retrained per fold) it gave knowledge-base content to 99 of 2,729 held-out unsafe ones, not 82,
 # for 71 more of 8,359 harmless ones answered: it stays.
 LEANING_UNSAFE = 0.03
+# Leaning this far (still below the 0.5 that routes a question to the unsafe reply), a question gets no knowledge-
+# base answer and no suggestions, only "not sure": in 5-fold CV over the 11,088 labelled questions (the risk model
+# retrained per fold) unsafe questions given content went 82 -> 45 of 2,729, for 66 of the 2,564 answers to the
+# 8,359 harmless ones (2.6%); one dev-half question (0.5 points). 0.1 would have given 28 for 125 answers (4.9%).
+LEANING_NO_ANSWER = 0.2
 # Below this crisis probability (and with no admin pattern) the risk model may be wrong either way: the member gets
 # the crisis resources first and the answer to what they asked, when one fits confidently and is not an entry the
 # admins keep from crisis replies. Cross-validated on the corpus, about 1 in 10 crisis texts and 1 in 130 ordinary
@@ -200,6 +205,8 @@ class Faq(Feature):
 
     def _rank(self, lib: Library, query: str, leaning: float) -> Answer:
         """The answer, suggestions or nothing for one text, from the word ranking mixed with the topic model."""
+        if leaning >= LEANING_NO_ANSWER:
+            return Answer(query, None, 0.0, (), None)
         text = _MARKUP.sub(" ", query)
         analysed = lib.index.analyse(text)
         hits = lib.index.search(text, limit=5, analysed=analysed)
