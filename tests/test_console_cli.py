@@ -54,6 +54,13 @@ def test_scripted_console_session(tmp_path: Path):
     assert "I can't help with that" in result.stdout
 
 
+async def test_a_private_line_is_addressed_in_good_grammar(core):
+    # A crisis message from the console's default user "you", and from someone named.
+    message = "I have decided to end my life this weekend."
+    assert "[only you see this]" in await ConsoleSession(core, user="you").say(message)
+    assert "[only mia sees this]" in await ConsoleSession(core, user="mia").say(message)
+
+
 def test_faq_validate_clean_and_broken(tmp_path: Path):
     ok = run_bot("faq", "validate", "faq")
     assert ok.returncode == 0 and "no problems" in ok.stdout

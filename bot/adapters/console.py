@@ -63,7 +63,9 @@ class ConsoleAdapter(Adapter):
         self.show(reply, header=f"[message {ref.message} updated]", ref=ref)
 
     async def whisper(self, place: Place, member_id: str, reply: Reply) -> None:
-        self.show(reply, header=f"[only {member_id.removeprefix('console:')} sees this]", only=member_id)
+        name = member_id.removeprefix("console:")
+        header = "[only you see this]" if name == "you" else f"[only {name} sees this]"  # the default user is "you"
+        self.show(reply, header=header, only=member_id)
 
     async def delete(self, ref: MessageRef) -> None:
         self._posted.pop(ref.message, None)
