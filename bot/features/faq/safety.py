@@ -15,7 +15,7 @@ from typing import Literal
 
 from bot.core.regex_engine import PatternSet
 from bot.features.faq.knowledge import UNSPACED, SafetyTexts
-from bot.features.faq.search import FOLD_CHARS, fold
+from bot.features.faq.search import FOLD_CHARS, WordRuns, fold
 from bot.language.risk import RiskModel
 
 Safety = Literal["unsafe", "crisis"]
@@ -47,36 +47,27 @@ def _found(patterns: PatternSet, texts: list[str], whole_read: bool) -> bool:
 
 
 class Phrases:
-    """Admins' plain crisis phrases, found in a folded text as runs of whole words, or anywhere for scripts written
-    without spaces: a dictionary walk over the words, whatever the number of phrases and languages."""
+    """Admins' plain crisis phrases, found in a folded text as runs of whole words (`WordRuns`), or anywhere for
+    scripts written without spaces."""
 
     def __init__(self, phrases: tuple[str, ...]) -> None:
-        self.runs: set[tuple[str, ...]] = set()
-        self.longest: dict[str, int] = {}  # first word -> the most words a phrase starting with it has
+        runs: dict[tuple[str, ...], str] = {}
         unspaced: set[str] = set()
         for phrase in phrases:
             folded = fold(phrase)
             if UNSPACED.search(folded):
                 unspaced.add(folded)
-                continue
-            words = tuple(folded.split())
-            if words:
-                self.runs.add(words)
-                self.longest[words[0]] = max(self.longest.get(words[0], 0), len(words))
+            elif len(folded.split()) >= 2:  # punctuation the loader counted as a word folds away: never one word
+                runs[tuple(folded.split())] = phrase
+        self.runs = WordRuns(runs)
         self.unspaced = tuple(sorted(unspaced))
 
     def found(self, texts: list[str]) -> bool:
         for text in texts:
             for line in text.split("\n"):  # a pattern text's two readings: a phrase never spans them
                 words = line.split()
-                if self.longest.keys().isdisjoint(words):  # most texts start no phrase: one set operation in C
-                    starts: list[int] = []
-                else:
-                    starts = [i for i, word in enumerate(words) if word in self.longest]
-                for i in starts:
-                    for size in range(min(self.longest[words[i]], len(words) - i), 1, -1):
-                        if tuple(words[i:i + size]) in self.runs:
-                            return True
+                if any(self.runs.longest_at(words, i)[0] for i in self.runs.starts(words)):
+                    return True
                 if self.unspaced and any(p in line for p in self.unspaced):
                     return True
         return False
