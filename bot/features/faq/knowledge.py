@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -18,6 +18,7 @@ from bot.core.records import Source
 from bot.core.regex_engine import PatternSet
 from bot.core.regexcheck import backtracking_risk
 from bot.core.yamlcheck import Problem, YamlFile
+from bot.features.faq.lexicon import Lexicon, load_lexicon, merge_lexicon
 
 ENTRY_KEYS = ("id", "title", "questions", "answer", "sources", "tags", "related", "updated", "guidance")
 REQUIRED_KEYS = ("id", "title", "questions", "answer", "sources")
@@ -30,7 +31,6 @@ SAFETY_KEYS = ("disclaimer", "unsafe_reply", "crisis_reply", "unsafe_patterns", 
 UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
 MIN_UNSPACED_PHRASE = 3
 MAX_PHRASE = 120
-LEXICON_KEYS = ("synonyms", "stopwords")
 
 # Platform limits an answer must fit, with the disclaimer and escaping: a Slack section block holds 3,000
 # characters and a Discord embed description 4,096. Titles become button labels (Slack allows 75).
@@ -109,12 +109,6 @@ class SafetyTexts:
 
 
 @dataclass(frozen=True)
-class Lexicon:
-    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # canonical -> variants
-    stopwords: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
 class KnowledgeBase:
     entries: tuple[Entry, ...]
     safety: SafetyTexts
@@ -179,7 +173,7 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
                 safety, withheld_refs = _load_safety(doc)
                 withheld_doc = doc
             elif path.stem == "_lexicon" or path.stem.startswith("_lexicon-"):
-                lexicon = _merge_lexicon(lexicon, _load_lexicon(doc), doc, variant_places)
+                lexicon = merge_lexicon(lexicon, load_lexicon(doc), doc, variant_places)
             else:
                 doc.add(None, "unknown special file (files starting with '_' are _safety.yaml, _lexicon.yaml and "
                               "_lexicon-<name>.yaml)")
@@ -448,49 +442,3 @@ def _load_phrases(doc: YamlFile, node: yaml.Node, key: str) -> tuple[str, ...]:
                 continue
             out.append(phrase)
     return tuple(out)
-
-
-def _merge_lexicon(into: Lexicon, more: tuple[Lexicon, dict[str, yaml.Node]] | None, doc: YamlFile,
-                   places: dict[str, tuple[str, str]]) -> Lexicon:
-    """One lexicon from several files (`_lexicon.yaml`, `_lexicon-<name>.yaml`: say, one per language): the
-    variants of a canonical word add up; a variant under two canonical words is reported, as the rewrite could
-    only keep one of them."""
-    if more is None:
-        return into
-    lexicon, nodes = more
-    synonyms = dict(into.synonyms)
-    for canonical, variants in lexicon.synonyms.items():
-        kept = []
-        for v in variants:
-            place = f"{Path(doc.name).name}:{nodes[v].start_mark.line + 1}"  # the same folder: its name is enough
-            earlier = places.get(v)
-            if earlier is not None and earlier[0] != canonical:
-                doc.add(nodes[v], f"synonym {v!r} of '{canonical}' is already a synonym of '{earlier[0]}' "
-                                      f"({earlier[1]})")
-                continue
-            places.setdefault(v, (canonical, place))
-            kept.append(v)
-        synonyms[canonical] = tuple(dict.fromkeys((*synonyms.get(canonical, ()), *kept)))
-    return Lexicon(synonyms=synonyms, stopwords=into.stopwords | lexicon.stopwords)
-
-
-def _load_lexicon(doc: YamlFile) -> tuple[Lexicon, dict[str, yaml.Node]] | None:
-    if doc.root is None:
-        return None
-    top = doc.mapping(doc.root, "file")
-    if top is None:
-        return None
-    for key, (knode, _) in top.items():
-        if key not in LEXICON_KEYS:
-            doc.add(knode, f"unknown key '{key}' (allowed: {', '.join(LEXICON_KEYS)})")
-    synonyms: dict[str, tuple[str, ...]] = {}
-    nodes: dict[str, yaml.Node] = {}
-    if "synonyms" in top:
-        groups = doc.mapping(top["synonyms"][1], "synonyms")
-        for canonical, (_, vnode) in (groups or {}).items():
-            variants = doc.text_list(vnode, f"synonyms of '{canonical}'")
-            synonyms[canonical.lower()] = tuple(v.lower() for v, _ in variants)
-            nodes.update((v.lower(), node) for v, node in variants)
-    stopwords = frozenset(s.lower() for s, _ in doc.text_list(top["stopwords"][1], "stopwords")) \
-        if "stopwords" in top else frozenset()
-    return Lexicon(synonyms=synonyms, stopwords=stopwords), nodes

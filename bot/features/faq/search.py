@@ -21,7 +21,8 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
-from bot.features.faq.knowledge import Entry, Lexicon
+from bot.features.faq.knowledge import Entry
+from bot.features.faq.lexicon import Lexicon
 
 _NON_WORD = re.compile(r"[^\w]+")
 _VOWELS = frozenset("aeiouy")
