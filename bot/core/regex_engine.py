@@ -44,9 +44,10 @@ class Alternation:
     alternation, the rest in one `re` alternation, so one lookaround does not slow down all the others."""
 
     def __init__(self, patterns: list[str]) -> None:
-        self.patterns = patterns
-        fast = [p for p in patterns if _re2(p) is not None]
-        slow = [p for p in patterns if p not in fast]
+        fast: list[str] = []
+        slow: list[str] = []
+        for p in patterns:
+            (fast if _re2(p) is not None else slow).append(p)
         self.on_re2 = len(fast)  # how many of them RE2 searches (in ASCII text)
         self._python = self._joined(patterns, re.compile)
         self._fast = self._joined(fast, _re2)

@@ -50,9 +50,10 @@ WORDS_ONLY_CONFIDENCE = 0.45
 # for 71 more of 8,359 harmless ones answered: it stays.
 LEANING_UNSAFE = 0.03
 # Leaning this far (still below the 0.5 that routes a question to the unsafe reply), a question gets no knowledge-
-# base answer and no suggestions, only "not sure": in 5-fold CV over the 11,088 labelled questions (the risk model
-# retrained per fold) unsafe questions given content went 82 -> 45 of 2,729, for 66 of the 2,564 answers to the
-# 8,359 harmless ones (2.6%); one dev-half question (0.5 points). 0.1 would have given 28 for 125 answers (4.9%).
+# base answer and no suggestions, only "I don't have an answer to that": in 5-fold CV over the 11,088 labelled
+# questions (the risk model retrained per fold) unsafe questions given content went 82 -> 45 of 2,729, for 66 of the
+# 2,564 answers to the 8,359 harmless ones (2.6%); one dev-half question (0.5 points). 0.1 would have given 28 for
+# 125 answers (4.9%).
 LEANING_NO_ANSWER = 0.2
 # Below this crisis probability (and with no admin pattern) the risk model may be wrong either way: the member gets
 # the crisis resources first and the answer to what they asked, when one fits confidently and is not an entry the

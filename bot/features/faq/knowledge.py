@@ -164,7 +164,7 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
     withheld_refs: list[tuple[str, yaml.Node]] = []
     withheld_doc: YamlFile | None = None
     lexicon = Lexicon()
-    variant_places: dict[str, tuple[str, str]] = {}  # folded variant -> (canonical, file:line), across lexicon files
+    variant_places: dict[str, tuple[str, str]] = {}  # variant -> (canonical, file:line), across lexicon files
     unreadable = False
     for path in files:
         doc = YamlFile(path, _display(path))
