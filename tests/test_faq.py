@@ -321,10 +321,33 @@ def test_lexicon_files_add_up_and_a_word_under_two_canonical_words_is_reported(t
             "(_lexicon.yaml:2)") in str(err.value)
 
 
+def test_lexicon_variants_in_scripts_without_spaces_are_found_inside_words(tmp_path: Path):
+    cost = GOOD_ENTRY.format(id="cost", q="what does a ketamine infusion cost")
+    liver = GOOD_ENTRY.format(id="liver", q="is the liver harmed by ketamine")
+    files = {"a.yaml": "entries:\n" + cost + liver,
+             "_lexicon-asia.yaml": "synonyms:\n  cost: [费用, 비용]\n  liver: [肝臓, 간 기능]\n"
+                                   "  ketamine: [氯胺酮, 케타민, ケタミン]\n  infusion: [输液]\n"}
+    directory = write_kb(tmp_path, files)
+    faq = Faq(None, directory)
+    # Chinese and Japanese run their words together; Korean attaches its particles (비용은, 케타민을) to the noun.
+    # The one-character particles left beside a variant (的, は, に, 은) are not read as unknown words.
+    assert faq.find("氯胺酮输液的费用").entry.id == "cost"
+    assert faq.find("케타민 비용은?").entry.id == "cost"
+    assert faq.find("ケタミンは肝臓に?").entry.id == "liver"
+    assert faq.find("猫的食物").entry is None  # nothing the lexicon lists
+
+    (directory / "_lexicon-asia.yaml").write_text("synonyms:\n  cost: [费用, 钱]\n", encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_knowledge_base(directory)
+    assert "_lexicon-asia.yaml:2: synonym '钱' of 'cost' is one character of a script written without spaces" \
+        in str(err.value)
+
+
 PHRASES = """
 crisis_phrases:
   ru: ["не хочу больше жить", "покончить с собой"]
   ja: ["死にたい"]
+  ko: ["죽고 싶"]
 crisis_mention_phrases:
   pl: ["myśli samobójcze"]
 """
@@ -347,6 +370,9 @@ def test_admins_crisis_phrases_in_any_language_route_like_the_patterns(tmp_path:
     # Whole words of the folded text, whatever the case or accents; anywhere in a script without spaces.
     assert classify("Я устала. Не хочу больше жить, правда.", safety, risk=calm) == "crisis"
     assert classify("もう死にたいです", safety, risk=calm) == "crisis"
+    # Korean attaches its endings to the stem: the phrase's stem is found inside the longer word.
+    assert classify("요즘은 죽고 싶다는 생각이 자꾸 나요", safety, risk=calm) == "crisis"
+    assert classify("죽고 싶을 만큼 아파요?", safety, risk=calm) == "crisis"
     assert classify("не хочу больше жить в этом городе", safety, risk=calm) == "crisis"  # a phrase is a phrase
     assert classify("не хочу больше ждать ответа от страховой", safety, risk=calm) is None
     assert classify("хочу жить без боли", safety, risk=calm) is None

@@ -18,7 +18,7 @@ from bot.core.records import Source
 from bot.core.regex_engine import PatternSet
 from bot.core.regexcheck import backtracking_risk
 from bot.core.yamlcheck import Problem, YamlFile
-from bot.features.faq.lexicon import Lexicon, load_lexicon, merge_lexicon
+from bot.features.faq.lexicon import INSIDE_WORDS, Lexicon, load_lexicon, merge_lexicon
 
 ENTRY_KEYS = ("id", "title", "questions", "answer", "sources", "tags", "related", "updated", "guidance")
 REQUIRED_KEYS = ("id", "title", "questions", "answer", "sources")
@@ -26,9 +26,8 @@ FILE_KEYS = ("topic", "entries")
 SOURCE_KEYS = ("title", "url", "citation")
 SAFETY_KEYS = ("disclaimer", "unsafe_reply", "crisis_reply", "unsafe_patterns", "crisis_patterns",
                "crisis_mentions", "unsafe_mentions", "never_beside_crisis", "crisis_phrases", "crisis_mention_phrases")
-# Scripts written without spaces between words: a phrase in them is found anywhere in the text, and needs this many
-# of their characters to be specific enough.
-UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
+# A crisis phrase in a script found inside words (lexicon.INSIDE_WORDS: Japanese, Chinese, Thai, Korean) needs this
+# many of its characters to be specific enough.
 MIN_UNSPACED_PHRASE = 3
 MAX_PHRASE = 120
 
@@ -436,7 +435,7 @@ def _load_phrases(doc: YamlFile, node: yaml.Node, key: str) -> tuple[str, ...]:
     out: list[str] = []
     for language, (_, lnode) in (by_language or {}).items():
         for phrase, pnode in doc.text_list(lnode, f"{key}.{language}", max_len=MAX_PHRASE):
-            if len(phrase.split()) < 2 and len(UNSPACED.findall(phrase)) < MIN_UNSPACED_PHRASE:
+            if len(phrase.split()) < 2 and len(INSIDE_WORDS.findall(phrase)) < MIN_UNSPACED_PHRASE:
                 doc.add(pnode, f"{key}.{language}: {phrase!r} is one word; a phrase needs at least two words "
                                f"(or {MIN_UNSPACED_PHRASE} characters of a script written without spaces)")
                 continue

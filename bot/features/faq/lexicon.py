@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,13 @@ import yaml
 from bot.core.yamlcheck import YamlFile
 
 LEXICON_KEYS = ("synonyms", "stopwords")
+# Scripts whose words are not set apart by spaces (Japanese, Chinese, Thai), and Korean, whose particles attach to
+# the noun before them (케타민을, 케타민은): a variant in them is found inside a longer run of letters, not only as
+# a whole word. Hangul appears twice: as syllables, and as the letters (jamo) they fold to.
+INSIDE_WORDS = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+                          r"\uf900-\ufaff\u0e00-\u0e7f]")
+# Shorter, such a variant would be found inside unrelated words (one Chinese character is a morpheme of hundreds).
+MIN_INSIDE_CHARS = 2
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,15 @@ def load_lexicon(doc: YamlFile) -> tuple[Lexicon, dict[str, yaml.Node]] | None:
         groups = doc.mapping(top["synonyms"][1], "synonyms")
         for canonical, (_, vnode) in (groups or {}).items():
             variants = doc.text_list(vnode, f"synonyms of '{canonical}'")
+            kept = []
+            for v, node in variants:
+                if INSIDE_WORDS.search(v) and len(v.strip()) < MIN_INSIDE_CHARS:
+                    doc.add(node, f"synonym {v!r} of '{canonical}' is one character of a script written without "
+                                  f"spaces: it would be found inside unrelated words (give at least "
+                                  f"{MIN_INSIDE_CHARS})")
+                    continue
+                kept.append((v, node))
+            variants = kept
             synonyms[canonical.lower()] = tuple(v.lower() for v, _ in variants)
             nodes.update((v.lower(), node) for v, node in variants)
     stopwords = frozenset(s.lower() for s, _ in doc.text_list(top["stopwords"][1], "stopwords")) \

@@ -14,7 +14,8 @@ from functools import lru_cache
 from typing import Literal
 
 from bot.core.regex_engine import PatternSet
-from bot.features.faq.knowledge import UNSPACED, SafetyTexts
+from bot.features.faq.knowledge import SafetyTexts
+from bot.features.faq.lexicon import INSIDE_WORDS
 from bot.features.faq.search import FOLD_CHARS, WordRuns, fold
 from bot.language.risk import RiskModel
 
@@ -51,14 +52,14 @@ def _found(patterns: PatternSet, texts: list[str], whole_read: bool) -> bool:
 
 class Phrases:
     """Admins' plain crisis phrases, found in a folded text as runs of whole words (`WordRuns`), or anywhere for
-    scripts written without spaces."""
+    the scripts found inside words (`INSIDE_WORDS`: no spaces between words, or Korean's attached particles)."""
 
     def __init__(self, phrases: tuple[str, ...]) -> None:
         runs: dict[tuple[str, ...], str] = {}
         unspaced: set[str] = set()
         for phrase in phrases:
             folded = fold(phrase)
-            if UNSPACED.search(folded):
+            if INSIDE_WORDS.search(folded):
                 unspaced.add(folded)
             elif len(folded.split()) >= 2:  # punctuation the loader counted as a word folds away: never one word
                 runs[tuple(folded.split())] = phrase

@@ -22,7 +22,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from bot.features.faq.knowledge import Entry
-from bot.features.faq.lexicon import Lexicon
+from bot.features.faq.lexicon import INSIDE_WORDS, Lexicon
 
 _NON_WORD = re.compile(r"[^\w]+")
 _VOWELS = frozenset("aeiouy")
@@ -61,7 +61,8 @@ def fold(text: str) -> str:
     text = _CURRENCY.sub(" money ", unicodedata.normalize("NFKC", text[:FOLD_CHARS])).casefold()
     if not text.isascii():  # most questions are plain ASCII: no accents to strip, no per-character loop
         text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-        text = text.translate(_UNACCENTED)
+        # Composed again, now without accents: NFD splits each Korean syllable into its letters (jamo).
+        text = unicodedata.normalize("NFC", text.translate(_UNACCENTED))
     return " ".join(_NON_WORD.sub(" ", text).replace("_", " ").split())
 
 
@@ -334,18 +335,33 @@ class WordRuns:
 
 def _phrase_rewriter(lexicon: Lexicon):
     """Rewrites every variant (a word or a phrase) in a folded text to its canonical word: at each word, the longest
-    variant starting there, then on after it."""
+    variant starting there, then on after it. A variant in a script written without spaces (`INSIDE_WORDS`) is
+    first found wherever it stands inside the words, longest first, and set apart as its canonical word."""
     mapping: dict[tuple[str, ...], str] = {}
+    inside: dict[str, str] = {}
     for canonical, variants in lexicon.synonyms.items():
         canon = fold(canonical)
         for v in variants:
             key = fold(v)
-            if key and key != canon:
+            if not key or key == canon:
+                continue
+            if " " not in key and INSIDE_WORDS.search(key):
+                inside.setdefault(key, canon)
+            else:
                 mapping[tuple(key.split())] = canon
     runs = WordRuns(mapping)
+    # One alternation, longest first so that "偏头痛" wins over "头痛"; it runs only on texts in those scripts.
+    found_inside = re.compile("|".join(re.escape(k) for k in sorted(inside, key=len, reverse=True))) \
+        if inside else None
 
     @lru_cache(maxsize=65536)
     def rewrite(text: str) -> str:
+        if found_inside is not None and INSIDE_WORDS.search(text):
+            marked = found_inside.sub(lambda m: f" {inside[m.group(0)]} ", text)
+            if marked != text:
+                # What is left of a run beside a variant is often one character of grammar (Chinese 的, a Korean
+                # particle such as 을): read as an unknown word, it would count against every entry alike.
+                text = " ".join(w for w in marked.split() if len(w) > 1 or not INSIDE_WORDS.match(w))
         words = text.split()
         if not runs.starts(words):
             return text
