@@ -60,7 +60,9 @@ def fold(text: str) -> str:
     """Casefolded, accent-free, punctuation-free text with single spaces (of the first `FOLD_CHARS` characters)."""
     text = _CURRENCY.sub(" money ", unicodedata.normalize("NFKC", text[:FOLD_CHARS])).casefold()
     if not text.isascii():  # most questions are plain ASCII: no accents to strip, no per-character loop
-        text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+        # Spacing marks (Mc) go too: Devanagari's and Bengali's vowel signs are not word characters to `\w`, and
+        # left in they split every Hindi word into pieces.
+        text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) not in ("Mn", "Mc"))
         # Composed again, now without accents: NFD splits each Korean syllable into its letters (jamo).
         text = unicodedata.normalize("NFC", text.translate(_UNACCENTED))
     return " ".join(_NON_WORD.sub(" ", text).replace("_", " ").split())
