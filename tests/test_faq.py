@@ -381,6 +381,24 @@ def test_admins_crisis_phrases_in_any_language_route_like_the_patterns(tmp_path:
     assert classify("mam myśli samobójcze", safety, risk=Reading(crisis=0.05)) == "crisis"
 
 
+def test_admins_unsafe_phrases_in_any_language_refuse_like_the_unsafe_patterns(tmp_path: Path):
+    directory = kb_with_own_phrases(tmp_path)
+    with (directory / "_safety.yaml").open("a", encoding="utf-8") as f:
+        f.write('unsafe_phrases:\n  ru: ["купить кетамин", "без рецепта"]\n  ko: ["처방 없이"]\n'
+                'unsafe_mention_phrases:\n  de: ["mit alkohol"]\n')
+    safety = load_knowledge_base(directory).safety
+    calm = Reading(crisis=0.0)
+    assert classify("Где купить кетамин без рецепта?", safety, risk=calm) == "unsafe"
+    assert classify("케타민 처방 없이 살 수 있나요", safety, risk=calm) == "unsafe"
+    assert classify("сколько стоит кетамин по рецепту", safety, risk=calm) is None
+    # A mention refuses only when the model leans towards misuse too: the doctor's question uses the same words.
+    assert classify("warum ist Ketamin mit Alkohol gefährlich", safety, risk=calm) is None
+    assert classify("kann ich heute mit alkohol sprühen", safety, risk=Reading(crisis=0.0, unsafe=0.05)) == "unsafe"
+    # Found by the FAQ: no knowledge-base content, the unsafe reply instead.
+    answer = Faq(None, directory).find("Где купить кетамин без рецепта?")
+    assert answer.safety == "unsafe" and answer.entry is None
+
+
 def test_a_one_word_crisis_phrase_is_refused_with_its_line(tmp_path: Path):
     directory = kb_with_own_phrases(tmp_path)
     before = (directory / "_safety.yaml").read_text(encoding="utf-8").count("\n")

@@ -25,7 +25,9 @@ REQUIRED_KEYS = ("id", "title", "questions", "answer", "sources")
 FILE_KEYS = ("topic", "entries")
 SOURCE_KEYS = ("title", "url", "citation")
 SAFETY_KEYS = ("disclaimer", "unsafe_reply", "crisis_reply", "unsafe_patterns", "crisis_patterns",
-               "crisis_mentions", "unsafe_mentions", "never_beside_crisis", "crisis_phrases", "crisis_mention_phrases")
+               "crisis_mentions", "unsafe_mentions", "never_beside_crisis", "crisis_phrases", "crisis_mention_phrases",
+               "unsafe_phrases", "unsafe_mention_phrases")
+PHRASE_KEYS = ("crisis_phrases", "crisis_mention_phrases", "unsafe_phrases", "unsafe_mention_phrases")
 # A crisis phrase in a script found inside words (lexicon.INSIDE_WORDS: Japanese, Chinese, Thai, Korean) needs this
 # many of its characters to be specific enough.
 MIN_UNSPACED_PHRASE = 3
@@ -77,9 +79,13 @@ class SafetyTexts:
     # The same for unsafe use: words as common in harmless questions about a risk as in requests for misuse.
     unsafe_mentions: tuple[re.Pattern[str], ...] = ()
     # Plain phrases, by language, that count as the crisis patterns (and the crisis mentions) do: admins add a
-    # language without writing regular expressions. Matched as whole words of the folded text.
+    # language without writing regular expressions. Matched as whole words of the folded text (inside words for
+    # `lexicon.INSIDE_WORDS` scripts).
     crisis_phrases: tuple[str, ...] = ()
     crisis_mention_phrases: tuple[str, ...] = ()
+    # The same for unsafe use, as the unsafe patterns and mentions do.
+    unsafe_phrases: tuple[str, ...] = ()
+    unsafe_mention_phrases: tuple[str, ...] = ()
 
     @property
     def crisis_any(self) -> PatternSet:
@@ -416,7 +422,7 @@ def _load_safety(doc: YamlFile) -> tuple[SafetyTexts | None, list[tuple[str, yam
     withheld = doc.text_list(top["never_beside_crisis"][1], "never_beside_crisis") \
         if "never_beside_crisis" in top else []
     phrases = {key: _load_phrases(doc, top[key][1], key) if key in top else ()
-               for key in ("crisis_phrases", "crisis_mention_phrases")}
+               for key in PHRASE_KEYS}
     if doc.problems or None in texts.values():
         return None, []
     return SafetyTexts(
@@ -425,12 +431,13 @@ def _load_safety(doc: YamlFile) -> tuple[SafetyTexts | None, list[tuple[str, yam
         crisis_patterns=tuple(patterns["crisis_patterns"]), never_beside_crisis=frozenset(w for w, _ in withheld),
         crisis_mentions=tuple(patterns["crisis_mentions"]), unsafe_mentions=tuple(patterns["unsafe_mentions"]),
         crisis_phrases=phrases["crisis_phrases"], crisis_mention_phrases=phrases["crisis_mention_phrases"],
+        unsafe_phrases=phrases["unsafe_phrases"], unsafe_mention_phrases=phrases["unsafe_mention_phrases"],
     ), withheld
 
 
 def _load_phrases(doc: YamlFile, node: yaml.Node, key: str) -> tuple[str, ...]:
     """`language: [phrase, ...]` lists as one tuple of phrases. A phrase of one word is refused: a single word is
-    said in passing far too often to send someone the crisis resources."""
+    said in passing far too often to send someone the crisis resources, or to refuse them an answer."""
     by_language = doc.mapping(node, key)
     out: list[str] = []
     for language, (_, lnode) in (by_language or {}).items():

@@ -51,7 +51,7 @@ def _found(patterns: PatternSet, texts: list[str], whole_read: bool) -> bool:
 
 
 class Phrases:
-    """Admins' plain crisis phrases, found in a folded text as runs of whole words (`WordRuns`), or anywhere for
+    """Admins' plain crisis (or unsafe) phrases, found in a folded text as runs of whole words (`WordRuns`), or anywhere for
     the scripts found inside words (`INSIDE_WORDS`: no spaces between words, or Korean's attached particles)."""
 
     def __init__(self, phrases: tuple[str, ...]) -> None:
@@ -143,8 +143,10 @@ def judge(question: str, texts: SafetyTexts, rewrite: Callable[[str], str] = lam
     if any(r.is_crisis for r in assessed) or (
             crisis >= MENTION_BAR and mentioned()):
         return Judgement("crisis", leaning, crisis)
-    if any(r.is_unsafe for r in assessed) or _found(texts.unsafe_any, pattern_texts, whole):
+    if (any(r.is_unsafe for r in assessed) or _found(texts.unsafe_any, pattern_texts, whole)
+            or phrases(texts.unsafe_phrases).found(said)):
         return Judgement("unsafe", leaning, crisis)
-    if (risk is None or leaning >= MENTION_BAR) and _found(texts.unsafe_mentions_any, pattern_texts, whole):
+    if (risk is None or leaning >= MENTION_BAR) and (_found(texts.unsafe_mentions_any, pattern_texts, whole)
+                                                     or phrases(texts.unsafe_mention_phrases).found(said)):
         return Judgement("unsafe", leaning, crisis)
     return Judgement(None, leaning, crisis)
