@@ -776,7 +776,8 @@ def test_a_question_leaning_towards_misuse_needs_a_surer_answer(faq: Faq, monkey
     questions = ["how long does one round of infusions keep working", "anyone know how many sessions people need",
                  "are the effects permanent", "is the nasal one as strong", "how many hours is a session",
                  "do lozenges work as well as the drip", "how often do people go back for more",
-                 "does it help with the depression side of things", "what's the catch with it"]
+                 "does it help with the depression side of things", "what's the catch with it",
+                 "what are the odds it works"]
     monkeypatch.setattr(feature, "shared_risk_model", lambda: Reading())
     calm = {q: faq.find(q) for q in questions}
     unsure = [q for q, a in calm.items() if a.entry is not None and a.confidence < feature.WORDS_ONLY_CONFIDENCE]

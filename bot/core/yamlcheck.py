@@ -37,7 +37,9 @@ def compose_admin_yaml(text: str) -> yaml.Node | None:
     nodes are walked, and admins' files never need them. Raises UnsafeYaml or yaml.YAMLError."""
     if len(text) > MAX_FILE_BYTES:
         raise UnsafeYaml(1, f"file is too large ({len(text):,} characters; the limit is {MAX_FILE_BYTES:,})")
-    for event in yaml.parse(text, Loader=_LOADER):
+    # An anchor needs '&', an alias '*' and a tag '!': a file with none of them (most lexicon files) is parsed once.
+    events = yaml.parse(text, Loader=_LOADER) if any(c in text for c in "&*!") else ()
+    for event in events:
         line = event.start_mark.line + 1 if event.start_mark else 1
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise UnsafeYaml(line, "anchors and aliases (& and *) are not allowed here; write the value out")
@@ -127,7 +129,8 @@ class YamlFile:
         if not isinstance(node, yaml.ScalarNode):
             self.add(node, f"{what} must be text")
             return None
-        value = self.value(node)
+        # A plain string needs no constructing (a loader per scalar cost ~15 us, a quarter of loading the KB).
+        value = node.value if node.tag == "tag:yaml.org,2002:str" else self.value(node)
         if not isinstance(value, str):
             # A text field holds what the admin wrote: YAML would read `yes`, `no`, `on` as booleans and `1e3` as
             # 1000.0, so a stopword list's `no` would silently become "False".

@@ -36,10 +36,11 @@ def merge_lexicon(into: Lexicon, more: tuple[Lexicon, dict[str, yaml.Node]] | No
         return into
     lexicon, nodes = more
     synonyms = dict(into.synonyms)
+    name = Path(doc.name).name  # the same folder: its name is enough
     for canonical, variants in lexicon.synonyms.items():
         kept = []
         for v in variants:
-            place = f"{Path(doc.name).name}:{nodes[v].start_mark.line + 1}"  # the same folder: its name is enough
+            place = f"{name}:{nodes[v].start_mark.line + 1}"
             earlier = places.get(v)
             if earlier is not None and earlier[0] != canonical:
                 doc.add(nodes[v], f"synonym {v!r} of '{canonical}' is already a synonym of '{earlier[0]}' "
