@@ -30,7 +30,7 @@ SAFETY_KEYS = ("disclaimer", "unsafe_reply", "crisis_reply", "unsafe_patterns", 
 PHRASE_KEYS = ("crisis_phrases", "crisis_mention_phrases", "unsafe_phrases", "unsafe_mention_phrases")
 # A crisis phrase in a script found inside words (lexicon.INSIDE_WORDS: Japanese, Chinese, Thai, Korean) needs this
 # many of its characters to be specific enough.
-MIN_UNSPACED_PHRASE = 3
+MIN_INSIDE_PHRASE = 3
 MAX_PHRASE = 120
 
 # Platform limits an answer must fit, with the disclaimer and escaping: a Slack section block holds 3,000
@@ -442,9 +442,9 @@ def _load_phrases(doc: YamlFile, node: yaml.Node, key: str) -> tuple[str, ...]:
     out: list[str] = []
     for language, (_, lnode) in (by_language or {}).items():
         for phrase, pnode in doc.text_list(lnode, f"{key}.{language}", max_len=MAX_PHRASE):
-            if len(phrase.split()) < 2 and len(INSIDE_WORDS.findall(phrase)) < MIN_UNSPACED_PHRASE:
+            if len(phrase.split()) < 2 and len(INSIDE_WORDS.findall(phrase)) < MIN_INSIDE_PHRASE:
                 doc.add(pnode, f"{key}.{language}: {phrase!r} is one word; a phrase needs at least two words "
-                               f"(or {MIN_UNSPACED_PHRASE} characters of a script written without spaces)")
+                               f"(or {MIN_INSIDE_PHRASE} characters of a script written without spaces)")
                 continue
             out.append(phrase)
     return tuple(out)

@@ -55,17 +55,17 @@ class Phrases:
 
     def __init__(self, phrases: tuple[str, ...]) -> None:
         runs: dict[tuple[str, ...], str] = {}
-        unspaced: set[str] = set()
+        inside: set[str] = set()
         for phrase in phrases:
             folded = fold(phrase)
             if INSIDE_WORDS.search(folded):
-                unspaced.add(folded)
+                inside.add(folded)
             elif len(folded.split()) >= 2:  # punctuation the loader counted as a word folds away: never one word
                 runs[tuple(folded.split())] = phrase
         self.runs = WordRuns(runs)
         # One alternation, searched only in a text that has such a script: most texts have none, and a loop of
         # `in` tests over hundreds of phrases cost every English message ~30 us.
-        self.unspaced = re.compile("|".join(map(re.escape, sorted(unspaced)))) if unspaced else None
+        self.inside = re.compile("|".join(map(re.escape, sorted(inside)))) if inside else None
 
     def found(self, texts: list[str]) -> bool:
         for text in texts:
@@ -73,7 +73,7 @@ class Phrases:
                 words = line.split()
                 if any(self.runs.longest_at(words, i)[0] for i in self.runs.starts(words)):
                     return True
-                if self.unspaced is not None and INSIDE_WORDS.search(line) and self.unspaced.search(line):
+                if self.inside is not None and INSIDE_WORDS.search(line) and self.inside.search(line):
                     return True
         return False
 
