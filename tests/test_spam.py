@@ -22,6 +22,7 @@ from bot.features.moderation.spam import (
     normalise,
     scan_lines,
 )
+from bot.features.moderation.spam.normalise import disguise_names, normalise_with_disguise
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_PATH = ROOT / "rules" / "spam.yaml"
@@ -118,6 +119,23 @@ def test_normalise_folds_disguises(raw: str, expected: str) -> None:
 )
 def test_normalise_keeps_numbers_doses_mentions_and_addresses(text: str) -> None:
     assert normalise(text) == text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected", "disguised"),
+    [
+        ("Купить кетамин без рецепта, пишите в тг", "купить кетамин без рецепта, пишите в тг", False),
+        ("Как там дела? Всё хорошо", "как там дела? все хорошо", False),  # words made only of look-alikes
+        ("Η κεταμίνη κοστίζει 300 ευρώ", "η κεταμινη κοστιζει 300 ευρω", False),
+        ("ВUY КЕТАМІНЕ now", "buy ketamihe now", True),  # mixed words, and look-alike-only ones among Latin
+        ("Купи kеtаminе в тг", "купи ketamine в тг", True),  # the Latin word in a Russian message
+    ],
+)
+def test_normalise_folds_other_alphabets_only_where_they_disguise_latin(raw: str, expected: str,
+                                                                        disguised: bool) -> None:
+    text, disguise = normalise_with_disguise(raw, 1000)
+    assert text == expected
+    assert ("look-alike letters" in disguise_names(disguise)) is disguised
 
 
 def test_normalise_is_idempotent_on_its_own_output() -> None:
@@ -594,6 +612,45 @@ def test_any_pattern_shape_is_found_where_a_word_starts(tmp_path: Path) -> None:
     ]
     # never in the middle of a word
     assert "promo-phrase" not in rules_of(scan_alone(scanner, "nomiracle ok, a10x faster, bk for sale"))
+
+
+def test_rules_in_other_alphabets_match_whole_words(tmp_path: Path) -> None:
+    path = tmp_path / "spam.yaml"
+    path.write_text(
+        "threshold: 1.0\n"
+        "phrases:\n"
+        "  drug-sale:\n"
+        "    - {pattern: 'без рецепта', weight: 0.7, label: без рецепта}\n"
+        "    - {pattern: '(?:тг|телеграм)\\w*', weight: 0.3, label: телеграм}\n"
+        "    - {pattern: 'χωρίς συνταγή', weight: 0.6, label: χωρίς συνταγή}\n",
+        encoding="utf-8",
+    )
+    scanner = Scanner(SpamRules.load(path))
+    v = scan_alone(scanner, "Кетамин без рецепта, доставка. Пишите в телеграм")
+    assert v.flagged and sorted(r.detail for r in v.reasons) == ['без рецепта: "без рецепта"',
+                                                                 'телеграм: "телеграм"']
+    # the pattern's letters are folded like the text's (accents off, lower case), so admins write words as spelt
+    assert "drug-sale" in rules_of(scan_alone(scanner, "ΧΩΡΙΣ ΣΥΝΤΑΓΗ, αποστολή σε όλη την Ελλάδα"))
+    assert "drug-sale" not in rules_of(scan_alone(scanner, "вотг и всёбез рецепта"))  # never inside a word
+
+
+def test_rules_in_scripts_without_spaces_match_inside_runs_of_letters(tmp_path: Path) -> None:
+    path = tmp_path / "spam.yaml"
+    path.write_text(
+        "threshold: 1.0\n"
+        "phrases:\n"
+        "  drug-sale:\n"
+        "    - {pattern: '无需处方|処方箋(?:不要|なし)', weight: 0.6, label: no prescription}\n"
+        "    - {pattern: '(?:텔레그램|微信|telegram)', weight: 0.5, label: messenger}\n",
+        encoding="utf-8",
+    )
+    scanner = Scanner(SpamRules.load(path))
+    assert rules_of(scan_alone(scanner, "氯胺酮现货，无需处方，加微信购买")) == {"drug-sale"}
+    v = scan_alone(scanner, "케타민 판매합니다 텔레그램으로 연락주세요")  # a particle attached to the name
+    assert [r.detail for r in v.reasons if r.rule == "drug-sale"] == ['messenger: "텔레그램"']
+    assert "drug-sale" in rules_of(scan_alone(scanner, "処方箋不要です"))
+    # the Latin alternative still needs a word start, even in a message with Chinese in it
+    assert "drug-sale" not in rules_of(scan_alone(scanner, "你好 mytelegramfan"))
 
 
 def test_missing_rules_file_is_a_rules_error(tmp_path: Path) -> None:

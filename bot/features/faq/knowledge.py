@@ -18,7 +18,8 @@ from bot.core.records import Source
 from bot.core.regex_engine import PatternSet
 from bot.core.regexcheck import backtracking_risk
 from bot.core.yamlcheck import Problem, YamlFile
-from bot.features.faq.lexicon import INSIDE_WORDS, Lexicon, load_lexicon, merge_lexicon
+from bot.features.faq.lexicon import Lexicon, load_lexicon, merge_lexicon
+from bot.language.scripts import INSIDE_WORDS
 
 ENTRY_KEYS = ("id", "title", "questions", "answer", "sources", "tags", "related", "updated", "guidance")
 REQUIRED_KEYS = ("id", "title", "questions", "answer", "sources")
@@ -28,8 +29,8 @@ SAFETY_KEYS = ("disclaimer", "unsafe_reply", "crisis_reply", "unsafe_patterns", 
                "crisis_mentions", "unsafe_mentions", "never_beside_crisis", "crisis_phrases", "crisis_mention_phrases",
                "unsafe_phrases", "unsafe_mention_phrases")
 PHRASE_KEYS = ("crisis_phrases", "crisis_mention_phrases", "unsafe_phrases", "unsafe_mention_phrases")
-# A crisis phrase in a script found inside words (lexicon.INSIDE_WORDS: Japanese, Chinese, Thai, Korean) needs this
-# many of its characters to be specific enough.
+# A crisis phrase in a script found inside words (bot.language.scripts.INSIDE_WORDS: Japanese, Chinese, Thai,
+# Korean) needs this many of its characters to be specific enough.
 MIN_INSIDE_PHRASE = 3
 MAX_PHRASE = 120
 
@@ -80,7 +81,7 @@ class SafetyTexts:
     unsafe_mentions: tuple[re.Pattern[str], ...] = ()
     # Plain phrases, by language, that count as the crisis patterns (and the crisis mentions) do: admins add a
     # language without writing regular expressions. Matched as whole words of the folded text (inside words for
-    # `lexicon.INSIDE_WORDS` scripts).
+    # `bot.language.scripts.INSIDE_WORDS` scripts).
     crisis_phrases: tuple[str, ...] = ()
     crisis_mention_phrases: tuple[str, ...] = ()
     # The same for unsafe use, as the unsafe patterns and mentions do.

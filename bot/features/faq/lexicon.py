@@ -3,20 +3,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from bot.core.yamlcheck import YamlFile
+from bot.language.scripts import INSIDE_WORDS
 
 LEXICON_KEYS = ("synonyms", "stopwords")
-# Scripts whose words are not set apart by spaces (Japanese, Chinese, Thai), and Korean, whose particles attach to
-# the noun before them (케타민을, 케타민은): a variant in them is found inside a longer run of letters, not only as
-# a whole word. Hangul appears twice: as syllables, and as the letters (jamo) they fold to.
-INSIDE_WORDS = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
-                          r"\uf900-\ufaff\u0e00-\u0e7f]")
 # Shorter, such a variant would be found inside unrelated words (one Chinese character is a morpheme of hundreds).
 MIN_INSIDE_CHARS = 2
 

@@ -14,9 +14,9 @@ from typing import Literal
 
 from bot.core.regex_engine import PatternSet
 from bot.features.faq.knowledge import SafetyTexts
-from bot.features.faq.lexicon import INSIDE_WORDS
 from bot.features.faq.search import FOLD_CHARS, WordRuns, fold
 from bot.language.risk import RiskModel
+from bot.language.scripts import INSIDE_WORDS
 
 Safety = Literal["unsafe", "crisis"]
 

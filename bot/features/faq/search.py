@@ -22,7 +22,8 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from bot.features.faq.knowledge import Entry
-from bot.features.faq.lexicon import INSIDE_WORDS, Lexicon
+from bot.features.faq.lexicon import Lexicon
+from bot.language.scripts import INSIDE_WORDS
 
 _NON_WORD = re.compile(r"[^\w]+")
 _VOWELS = frozenset("aeiouy")

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from typing import Any
 
-__all__ = ["MAX_TEXT", "disguise_names", "normalise", "normalise_with_disguise"]
+__all__ = ["MAX_TEXT", "disguise_names", "fold_pattern", "normalise", "normalise_with_disguise"]
 
 MAX_TEXT = 20_000
 
@@ -29,16 +29,21 @@ for _src, _dst in (
 ):
     _CONFUSABLE.update(zip(_src, _dst, strict=True))
 _CONFUSABLE.update({"æ": "ae", "œ": "oe", "þ": "th", "Æ": "ae", "Œ": "oe"})
+# Letters of other alphabets are folded only inside Latin words (see _fold_lookalikes): "без рецепта" is Russian
+# and rules are written for it; "kеtаminе" with Cyrillic е and а is a disguise.
+_SCRIPT_LOOKALIKE = {c: _CONFUSABLE.pop(c) for c in list(_CONFUSABLE)
+                     if "\u0370" <= c <= "\u058f" or "\u13a0" <= c <= "\u13ff"}
 for _base in (0x1F150, 0x1F170, 0x1F1E6):  # negative circled / squared letters, regional indicators
     for _i in range(26):
         _CONFUSABLE[chr(_base + _i)] = chr(ord("a") + _i)
 del _src, _dst, _base, _i
 
-_LOOKALIKE_CLASS = "".join(
-    re.escape(c) for c in _CONFUSABLE if ("\u0370" <= c <= "\u052f") or "\u0530" <= c <= "\u058f"
-)
-# Each starts with the rare character it looks for, so the regex engine skips ordinary text in C.
-_MIXED_SCRIPT = re.compile(f"[{_LOOKALIKE_CLASS}](?:(?<=[a-zA-Z].)|(?=[a-zA-Z]))")
+_LOOKALIKE_CLASS = "".join(re.escape(c) for c in _SCRIPT_LOOKALIKE)
+_LOOKALIKE_ANY = re.compile(f"[{_LOOKALIKE_CLASS}]")
+_LOOKALIKE_TABLE = str.maketrans(_SCRIPT_LOOKALIKE)
+_LOOKALIKE_LETTERS = frozenset(_SCRIPT_LOOKALIKE)
+_WORD = re.compile(r"[^\W_]+")
+_LATIN = re.compile("[a-zA-Z]")
 _INVISIBLE = "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0"
 _PADDING = re.compile(f"[{_INVISIBLE}\\s]{{2,}}")
 _HARD_CAP_FACTOR = 50
@@ -75,6 +80,8 @@ def _fold_char(ch: str) -> str | None:
     decomposed = unicodedata.normalize("NFD", ch)
     if decomposed != ch:
         base = "".join(c for c in decomposed if not unicodedata.combining(c))
+        if base == decomposed:  # a Hangul syllable has no accent to drop: kept whole, as rules spell it
+            return ch
         return "".join(_CONFUSABLE.get(c, c) for c in base) or None
     return ch
 
@@ -128,6 +135,15 @@ def normalise(text: str) -> str:
     return normalise_with_disguise(text, MAX_TEXT)[0]
 
 
+def fold_pattern(pattern: str) -> str:
+    """A rules-file pattern's letters as normalised text has them (accents off, lower case), so admins can write
+    "χωρίς συνταγή" or "envío" as the language spells them. Only non-ASCII characters change: "\\D" and "\\W" must
+    keep their case."""
+    if pattern.isascii():
+        return pattern
+    return "".join(c if c < "\x80" else c.translate(_FOLD).casefold() for c in unicodedata.normalize("NFKC", pattern))
+
+
 def disguise_names(disguise: int) -> list[str]:
     """What a disguise mask from `normalise_with_disguise` stands for, as reasons name it."""
     return [name for bit, name in _DISGUISE_NAMES if disguise & bit]
@@ -153,9 +169,12 @@ def normalise_with_disguise(text: Any, limit: int) -> tuple[str, int]:
             disguise |= _D_STYLED
         # NFKC can expand (ligatures, "ﷺ"): cut again so the limit holds.
         text = unicodedata.normalize("NFKC", text)[:limit]
-        if _MIXED_SCRIPT.search(text):
-            disguise |= _D_LOOKALIKE
-        text = text.translate(_FOLD).casefold()
+        text = text.translate(_FOLD)
+        if _LOOKALIKE_ANY.search(text):
+            text, folded = _fold_lookalikes(text)
+            if folded:
+                disguise |= _D_LOOKALIKE
+        text = text.casefold()
     joined = [0]
     if _SPACED_HINT.search(f" {text} "):
         text = _SPACED.sub(lambda m: _join_spaced(m, joined), text)
@@ -177,6 +196,42 @@ def normalise_with_disguise(text: Any, limit: int) -> tuple[str, int]:
         if n:
             disguise |= _D_DOTWORD
     return " ".join(text.split()), disguise
+
+
+def _fold_lookalikes(text: str) -> tuple[str, bool]:
+    """Cyrillic, Greek, Armenian and Cherokee look-alikes folded to Latin where they disguise Latin words; and
+    whether any was.
+
+    A word that mixes them with Latin letters is always a disguise. A word made only of look-alikes ("КЕТАМІNЕ"
+    minus the N) is one when the message is mostly Latin words; in Russian or Greek, "как", "там" and "ΑΝΟ" are
+    words of the language. Whole words, never single letters: folding every Cyrillic "е" and "р" turned real
+    Russian into a mixture that no rule written in Russian matched.
+    """
+    latin = native = 0
+    pure: list[str] = []
+    for word in _WORD.findall(text):
+        if _LATIN.search(word):
+            latin += 1
+        elif not word.isascii():
+            letters = {c for c in word if not c.isdigit()}
+            if letters and letters <= _LOOKALIKE_LETTERS:
+                pure.append(word)
+            else:
+                native += 1
+    fold_pure = bool(pure) and latin > native
+    folded = [False]
+
+    def fold(m: re.Match[str]) -> str:
+        word = m.group()
+        if word.isascii() or not (_LATIN.search(word) or (fold_pure and word in pure)):
+            return word
+        out = word.translate(_LOOKALIKE_TABLE)
+        if out != word:
+            folded[0] = True
+        return out
+
+    text = _WORD.sub(fold, text)
+    return text, folded[0]
 
 
 _ALNUM_CHAR = re.compile(r"[a-z0-9]")

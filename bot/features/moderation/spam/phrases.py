@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from bot.features.moderation.spam.prefixes import first_words, prefixes
+from bot.language.scripts import INSIDE_WORDS, INSIDE_WORDS_CLASS
 
 __all__ = ["Phrase", "PhraseIndex"]
 
@@ -14,7 +15,6 @@ _KEY_LEN = 3
 # The first three characters at each word start. Matching the separator (the text is scanned with a space in
 # front) instead of looking behind lets the engine skip letters in C: ~1/3 faster.
 _KEYS = re.compile(r"[^a-z0-9](?=([^ ]..))", re.S)
-_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,13 @@ class PhraseIndex:
         words: dict[str, list[int]] = {}
         index: dict[str, list[int]] = {}
         anywhere: list[int] = []
+        inside: list[int] = []
         for i, p in enumerate(phrases):
             first = first_words(p.pattern)
+            if any(INSIDE_WORDS.match(s) for s in (first or prefixes(p.pattern, _KEY_LEN) or ())):
+                # Chinese, Japanese and Thai run words together, Korean attaches particles: such a start is
+                # searched for inside runs of letters too, and the pattern's other starts are filed as usual.
+                inside.append(i)
             if first is not None:
                 for word in first:
                     words.setdefault(word, []).append(i)
@@ -62,8 +67,11 @@ class PhraseIndex:
         # Phrases known only by a shorter start are found at word starts with that first character.
         self._short_keys = tuple(sorted((key for key in index if len(key) < _KEY_LEN), key=len))
         firsts = "".join(sorted({key[0] for key in self._short_keys}))
-        self._short_key_re = re.compile(f"[{re.escape(firsts)}](?<![a-z0-9].)") if firsts else None
-        self._phrase_search = {i: re.compile(rf"(?<![a-z0-9])(?:{phrases[i].pattern})") for i in anywhere}
+        self._short_key_re = re.compile(f"[{re.escape(firsts)}](?<![^\\W_].)") if firsts else None
+        self._phrase_search = {i: re.compile(rf"(?<![^\W_])(?:{phrases[i].pattern})") for i in anywhere}
+        # Searched only in messages with letters of those scripts; a Latin alternative still starts a word.
+        self._inside_search = {i: re.compile(rf"(?:(?={INSIDE_WORDS_CLASS})|(?<![^\W_]))(?:{phrases[i].pattern})")
+                               for i in inside}
 
     def find(self, text: str, tokens: set[str]) -> dict[int, str]:
         """The position in the phrase list of each phrase found in the text, and the text its first match quotes.
@@ -76,6 +84,11 @@ class PhraseIndex:
             hit = search.search(text)
             if hit is not None:
                 hits[i] = hit.group()
+        if self._inside_search and not text.isascii() and INSIDE_WORDS.search(text):
+            for i, search in self._inside_search.items():
+                hit = search.search(text)
+                if hit is not None:
+                    hits[i] = hit.group()
         # The message's words (C-level set intersection) select the few phrases that can start with one of
         # them; str.find then locates that word's occurrences as whole words.
         starts: list[tuple[int, tuple[int, ...]]] = []
@@ -98,7 +111,7 @@ class PhraseIndex:
             for key in self._phrase_keys.intersection(_KEYS.findall(f" {text}")):
                 pos = text.find(key)
                 while pos >= 0:
-                    if pos == 0 or text[pos - 1] not in _ALNUM:
+                    if pos == 0 or not text[pos - 1].isalnum():  # any script's letters, not only a-z
                         starts.append((pos, index[key]))
                     pos = text.find(key, pos + 1)
             if self._short_key_re is not None:

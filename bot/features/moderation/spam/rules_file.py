@@ -13,6 +13,7 @@ import yaml
 
 from bot.core.regexcheck import backtracking_risk
 from bot.core.yamlcheck import YamlFile
+from bot.features.moderation.spam.normalise import fold_pattern
 from bot.features.moderation.spam.phrases import Phrase
 from bot.features.moderation.spam.rules import (
     ContactRules,
@@ -227,7 +228,8 @@ class _RulesLoader:
                 continue
             if key == "invite_patterns":
                 patterns = []
-                for value, item in self.yf.text_list(value_node, "links.invite_patterns"):
+                for raw, item in self.yf.text_list(value_node, "links.invite_patterns"):
+                    value = fold_pattern(raw)
                     if self.regex(value, item, "links.invite_patterns") is not None:
                         patterns.append(value)
                 lr.invite_patterns = tuple(patterns)
@@ -272,6 +274,7 @@ class _RulesLoader:
             value = self.yf.text(value_node, f"macros.{name}")
             if value is None:
                 continue
+            value = fold_pattern(value)
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 self.add(key_node, f"macros: '{name}' is not a valid macro name")
                 continue
@@ -319,7 +322,7 @@ class _RulesLoader:
         if missing:
             self.add(pattern_node, f"{what}: unknown macro ${{{missing[0]}}} (define it under 'macros')")
             return None
-        pattern = _MACRO_REF.sub(lambda m: macros[m.group(1)], raw)
+        pattern = _MACRO_REF.sub(lambda m: macros[m.group(1)], fold_pattern(raw))
         compiled = self.regex(pattern, pattern_node, what)
         if compiled is None or not ok:
             return None
