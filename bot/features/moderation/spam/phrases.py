@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.features.moderation.spam.prefixes import first_words, prefixes
-from bot.language.scripts import INSIDE_WORDS, INSIDE_WORDS_CLASS
+from bot.features.moderation.spam.prefixes import first_words_and_stems, prefixes
+from bot.language.scripts import INSIDE_WORDS
 
 __all__ = ["Phrase", "PhraseIndex"]
 
@@ -35,33 +35,52 @@ class PhraseIndex:
     """
 
     def __init__(self, phrases: tuple[Phrase, ...]) -> None:
-        # Phrases are indexed by the three characters they can start with (worked out from the stdlib's regex
-        # parser), so a scan tries only the phrases whose start occurs at a word start in the message. One big
-        # alternation of all phrases tries every branch at every word start and was several times slower;
-        # phrases whose start cannot be listed are searched for everywhere.
+        # Phrases are filed by the first words they can start with (worked out from the stdlib's regex parser),
+        # so a scan tries only the phrases whose first word occurs in the message. One big alternation of all
+        # phrases tries every branch at every word start and was several times slower. A first word left open
+        # ("промокод\\w*", as inflected languages are written) is filed as a stem; a start in Chinese, Japanese,
+        # Thai or Korean is also looked for inside runs of letters, since those scripts do not set words apart;
+        # phrases whose first word cannot be listed are filed by their first three characters, or searched for
+        # everywhere.
         self._phrases = phrases
         words: dict[str, list[int]] = {}
+        stems: dict[str, list[int]] = {}
+        inside: dict[str, list[int]] = {}
         index: dict[str, list[int]] = {}
         anywhere: list[int] = []
-        inside: list[int] = []
         for i, p in enumerate(phrases):
-            first = first_words(p.pattern)
-            if any(INSIDE_WORDS.match(s) for s in (first or prefixes(p.pattern, _KEY_LEN) or ())):
-                # Chinese, Japanese and Thai run words together, Korean attaches particles: such a start is
-                # searched for inside runs of letters too, and the pattern's other starts are filed as usual.
-                inside.append(i)
-            if first is not None:
-                for word in first:
+            listed = first_words_and_stems(p.pattern)
+            starts = prefixes(p.pattern, _KEY_LEN) if listed is None else None
+            for start in (*listed[0], *listed[1]) if listed is not None else (starts or ()):
+                if INSIDE_WORDS.match(start):
+                    inside.setdefault(start, []).append(i)
+            if listed is not None:
+                for word in listed[0]:
                     words.setdefault(word, []).append(i)
-                continue
-            starts = prefixes(p.pattern, _KEY_LEN)
-            if starts is None:
+                for stem in listed[1]:
+                    stems.setdefault(stem, []).append(i)
+            elif starts is None:
                 anywhere.append(i)
             else:
                 for key in starts:
-                    index.setdefault(key, []).append(i)
+                    if not INSIDE_WORDS.match(key):  # those are found inside runs of letters, word starts included
+                        index.setdefault(key, []).append(i)
         self._word_index = {word: tuple(ix) for word, ix in words.items()}
         self._word_keys = frozenset(words)
+        # Stems by their first three characters (shorter ones, only in other scripts, whole), so each of the
+        # message's words costs one or two look-ups.
+        by_key: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+        for stem, ix in stems.items():
+            by_key.setdefault(stem[:_KEY_LEN], []).append((stem, tuple(ix)))
+        self._stems = {key: tuple(found) for key, found in by_key.items()}
+        self._short_stems = tuple(sorted({len(key) for key in by_key if len(key) < _KEY_LEN}))
+        self._stems_ascii = any(stem.isascii() for stem in stems)  # else English messages skip the look-up
+        # Starts inside runs of letters, by their first character.
+        by_char: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+        for start, ix in inside.items():
+            by_char.setdefault(start[0], []).append((start, tuple(ix)))
+        self._inside = {char: tuple(found) for char, found in by_char.items()}
+        self._inside_re = re.compile(f"[{re.escape(''.join(sorted(by_char)))}]") if by_char else None
         self._phrase_index = {key: tuple(ix) for key, ix in index.items()}
         self._phrase_keys = frozenset(key for key in index if len(key) == _KEY_LEN)
         # Phrases known only by a shorter start are found at word starts with that first character.
@@ -69,9 +88,6 @@ class PhraseIndex:
         firsts = "".join(sorted({key[0] for key in self._short_keys}))
         self._short_key_re = re.compile(f"[{re.escape(firsts)}](?<![^\\W_].)") if firsts else None
         self._phrase_search = {i: re.compile(rf"(?<![^\W_])(?:{phrases[i].pattern})") for i in anywhere}
-        # Searched only in messages with letters of those scripts; a Latin alternative still starts a word.
-        self._inside_search = {i: re.compile(rf"(?:(?={INSIDE_WORDS_CLASS})|(?<![^\W_]))(?:{phrases[i].pattern})")
-                               for i in inside}
 
     def find(self, text: str, tokens: set[str]) -> dict[int, str]:
         """The position in the phrase list of each phrase found in the text, and the text its first match quotes.
@@ -84,17 +100,24 @@ class PhraseIndex:
             hit = search.search(text)
             if hit is not None:
                 hits[i] = hit.group()
-        if self._inside_search and not text.isascii() and INSIDE_WORDS.search(text):
-            for i, search in self._inside_search.items():
-                hit = search.search(text)
-                if hit is not None:
-                    hits[i] = hit.group()
         # The message's words (C-level set intersection) select the few phrases that can start with one of
         # them; str.find then locates that word's occurrences as whole words.
         starts: list[tuple[int, tuple[int, ...]]] = []
         size = len(text)
-        for word in self._word_keys.intersection(tokens):
-            bucket = self._word_index[word]
+        found = [(word, self._word_index[word]) for word in self._word_keys.intersection(tokens)]
+        ascii_text = text.isascii()
+        if self._stems and (self._stems_ascii or not ascii_text):
+            stems = self._stems
+            for token in tokens:
+                for stem, bucket in stems.get(token[:_KEY_LEN], ()):
+                    if token.startswith(stem):
+                        found.append((token, bucket))
+                if self._short_stems and not token.isascii():
+                    for n in self._short_stems:
+                        for stem, bucket in stems.get(token[:n], ()):
+                            if len(stem) == n:
+                                found.append((token, bucket))
+        for word, bucket in found:
             pos = text.find(word)
             while pos >= 0:
                 end = pos + len(word)
@@ -118,6 +141,11 @@ class PhraseIndex:
                 for first in self._short_key_re.finditer(text):
                     pos = first.start()
                     starts.extend((pos, index[key]) for key in self._short_keys if text.startswith(key, pos))
+        if self._inside_re is not None and not ascii_text:
+            inside = self._inside
+            for first in self._inside_re.finditer(text):
+                pos = first.start()
+                starts.extend((pos, bucket) for start, bucket in inside[first.group()] if text.startswith(start, pos))
         starts.sort()  # leftmost first, so a reason quotes the first occurrence
         for pos, bucket in starts:
             for i in bucket:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-__all__ = ["first_words", "prefixes"]
+__all__ = ["MIN_STEM", "first_words", "first_words_and_stems", "prefixes"]
 
 _MAX_WORD = 30  # a first word longer than this is not listed
+MIN_STEM = 3  # a shorter open-ended Latin start would select too many words (other scripts: any length)
 _MAX_PREFIXES = 5000
 _STOP = "\0"  # the string cannot grow: what follows it is not listable
 _END = "\1"  # (first-word mode) the word ended here: a non-word character follows
@@ -22,19 +23,30 @@ class _Enum(NamedTuple):
 
 def first_words(pattern: str) -> frozenset[str] | None:
     """Every first word (run of \\w) that a match of the pattern starts with; None if that is not listable."""
+    found = first_words_and_stems(pattern)
+    return None if found is None or found[1] else found[0]
+
+
+def first_words_and_stems(pattern: str) -> tuple[frozenset[str], frozenset[str]] | None:
+    """The whole first words a match of the pattern can start with, and the stems of those it can only start
+    ("промокод\\w*": any word beginning "промокод"); None if neither is listable. Stems are how inflected languages
+    are written: a word's ending is left open."""
     found = _enumerate(pattern, _Enum(_MAX_WORD + 1, True, None))
     if found is None:
         return None
-    out = set()
+    words, stems = set(), set()
     for s in found:
         if s.endswith(_END):
             s = s[:-1]
+        elif s.endswith(_STOP) and (len(s) > MIN_STEM or (len(s) > 1 and not s.isascii())):
+            stems.add(s[:-1])
+            continue
         elif s.endswith(_STOP) or len(s) > _MAX_WORD:
             return None  # the word goes on with something unlistable
         if not s:
             return None  # starts with punctuation ("$100", "@handle")
-        out.add(s)
-    return frozenset(out)
+        words.add(s)
+    return frozenset(words), frozenset(stems)
 
 
 def prefixes(pattern: str, n: int) -> frozenset[str] | None:
