@@ -94,6 +94,8 @@ def scan_alone(scanner: Scanner, text: str, **kw: Any) -> Verdict:
         ("N0 pr3scr1pt10n n33ded, k3tam1ne", "no prescription needed, ketamine"),  # l33t
         ("fr33 n1tr0, cl41m n0w, $ale, 0rder", "free nitro, claim now, sale, order"),
         ("c a l l  m e on w h a t s a p p", "call me on whatsapp"),  # spaced letters
+        ("К е т а м и н  б е з  р е ц е п т а", "кетамин без рецепта"),  # in any script
+        ("氯 胺 酮 喷 雾  无 处 方", "氯胺酮喷雾 无处方"),
         ("message me on t.e.l.e.g.r.a.m", "message me on telegram"),
         ("w w w . k e t a s h o p . x y z — cheap", "www.ketashop.xyz - cheap"),
         ("visit migrainegone dot com or cure (dot) net or x [.] org", "visit migrainegone.com or cure.net or x.org"),

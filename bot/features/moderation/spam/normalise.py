@@ -89,11 +89,12 @@ def _fold_char(ch: str) -> str | None:
 _FOLD = _FoldTable()
 _ASCII_CONTROLS = {c: None for c in (*range(0, 9), *range(14, 32), 127)} | {11: " ", 12: " ", 13: " "}
 
-# Single characters separated by spaces ("c a l l  m e"): two or more spaces separate the words.
+# Single characters separated by spaces ("c a l l  m e", "б е з  р е ц е п т а", "氯 胺 酮"): two or more spaces
+# separate the words.
 # It starts and ends on a letter or digit, so a dash or full stop after the run stays where it was.
 # Possessive: a run of single characters is taken whole, once, and its tail trimmed in _join_spaced. With a
 # backtracking "+" followed by a required letter, "@ @ @ …" was retried from every position (quadratic).
-_SPACED = re.compile(r"(?<!\S)[a-z0-9@$+](?:[ \t]+[a-z0-9@$+.:/-](?!\S))++")
+_SPACED = re.compile(r"(?<!\S)(?:[^\W_]|[@$+])(?:[ \t]+(?:[^\W_]|[@$+.:/-])(?!\S))++")
 
 _WIDE_GAP = re.compile(r"[ \t]{2,}")
 # Single characters separated by punctuation ("t.e.l.e.g.r.a.m", "n-i-t-r-o").
@@ -101,7 +102,7 @@ _DOTTED = re.compile(r"(?<![a-z0-9])[a-z0-9](?:[._*-][a-z0-9]){2,}(?![a-z0-9])")
 _DOTTED_SEPARATORS = str.maketrans("", "", "._*-")
 # Quick tests first: each starts with a rare character, so the regex engine can skip ahead in C (a leading
 # look-behind or a letter class would make it try every position). Most messages need none of the rewrites.
-_SPACED_HINT = re.compile(r" [a-z0-9@$+][ \t]+[a-z0-9@$+.:/-][ \t]")
+_SPACED_HINT = re.compile(r" (?:[^\W_]|[@$+])[ \t]+(?:[^\W_]|[@$+.:/-])[ \t]")
 _DOTTED_HINT = re.compile(r"[._*-][a-z0-9][._*-][a-z0-9]")
 _LEET_HINT = re.compile(r"[013457@$](?:(?<=[a-z].)|(?=[a-z])(?<![0-9]0)(?<=[$0]))")
 # Only tokens where a l33t character touches a letter are rewritten.
@@ -158,10 +159,13 @@ def normalise_with_disguise(text: Any, limit: int) -> tuple[str, int]:
         # bounded by the hard cap).
         text = _PADDING.sub(" ", text[: limit * _HARD_CAP_FACTOR])[:limit]
     disguise = 0
+    joined = [0]
     if text.isascii():
         if not text.isprintable():
             text = text.translate(_ASCII_CONTROLS)
         text = text.lower()
+        if _SPACED_HINT.search(f" {text} "):
+            text = _SPACED.sub(lambda m: _join_spaced(m, joined), text)
     else:
         if _HIDDEN.search(text):
             disguise |= _D_HIDDEN
@@ -170,14 +174,14 @@ def normalise_with_disguise(text: Any, limit: int) -> tuple[str, int]:
         # NFKC can expand (ligatures, "ﷺ"): cut again so the limit holds.
         text = unicodedata.normalize("NFKC", text)[:limit]
         text = text.translate(_FOLD)
+        # Spaced-out letters are joined before look-alikes are judged by word: "б е з" is one Russian word.
+        if _SPACED_HINT.search(f" {text} "):
+            text = _SPACED.sub(lambda m: _join_spaced(m, joined), text)
         if _LOOKALIKE_ANY.search(text):
             text, folded = _fold_lookalikes(text)
             if folded:
                 disguise |= _D_LOOKALIKE
         text = text.casefold()
-    joined = [0]
-    if _SPACED_HINT.search(f" {text} "):
-        text = _SPACED.sub(lambda m: _join_spaced(m, joined), text)
     if _DOTTED_HINT.search(text):
         text = _DOTTED.sub(lambda m: _join_dotted(m, joined), text)
     if joined[0]:
@@ -234,7 +238,7 @@ def _fold_lookalikes(text: str) -> tuple[str, bool]:
     return text, folded[0]
 
 
-_ALNUM_CHAR = re.compile(r"[a-z0-9]")
+_ALNUM_CHAR = re.compile(r"[^\W_]")  # a letter or digit of any script
 
 
 def _drop_last_token(run: str, end: int) -> int:
