@@ -156,6 +156,14 @@ def test_promotional_phrases_add_up(scanner: Scanner) -> None:
     assert "all natural" in details and "no side effects" in details and "look them up" in details
 
 
+def test_a_rules_post_naming_what_spam_does_is_not_spam(scanner: Scanner) -> None:
+    rules_post = ("Reminder of our rules: no selling or sourcing meds of any kind. No promo codes, referral codes "
+                  "or affiliate links. No DMs offering treatments. Mods will never ask you to verify your account.")
+    assert not scan_alone(scanner, rules_post).flagged
+    pitch = "Use my promo code MIGRA20 for 20% off, affiliate link in bio, we sell meds, verify your account here"
+    assert scan_alone(scanner, pitch).flagged
+
+
 def test_a_single_weak_phrase_never_flags(scanner: Scanner) -> None:
     for text in (
         "No side effects for me so far on Emgality, just a sore arm.",
