@@ -200,6 +200,17 @@ def test_idioms_and_information_questions_are_not_safety_cases(faq: Faq, query: 
     assert faq.find(query).safety is None
 
 
+@pytest.mark.parametrize(("text", "crisis"), [
+    ("cette crise va me tuer, sérieux", False),  # "it will kill me": about the pain
+    ("je vais me tuer ce soir", True),
+    ("the insurance company can go jump off a cliff", False),
+    ("i keep thinking about jumping off the bridge near work", True),
+])
+def test_the_admins_patterns_tell_an_idiom_from_intent(faq: Faq, text: str, crisis: bool):
+    """The patterns alone, as for sharing below."""
+    assert (classify(text, faq.kb.safety, faq.libraries[DEFAULT_COMMUNITY].index.rewrite) == "crisis") is crisis
+
+
 @pytest.mark.parametrize(("query", "routed"), [
     ("can my sister try one of my troches for her migraine", True),
     ("is it fine to use my dad's old ketamine spray", True),
