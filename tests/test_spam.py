@@ -596,22 +596,25 @@ def test_rules_duplicate_keys_and_inline_flags_are_refused(tmp_path: Path) -> No
     assert [p.split(":")[1] for p in info.value.problems] == ["4", "7"]
 
 
+def phrase_scanner(tmp_path: Path, group: str, *items: str) -> Scanner:
+    """A scanner whose rules are only these phrase items (YAML flow mappings) in one group."""
+    path = tmp_path / "spam.yaml"
+    path.write_text("threshold: 1.0\nphrases:\n" + f"  {group}:\n" + "".join(f"    - {item}\n" for item in items),
+                    encoding="utf-8")
+    return Scanner(SpamRules.load(path))
+
+
 def test_any_pattern_shape_is_found_where_a_word_starts(tmp_path: Path) -> None:
     # Patterns are indexed by their first word, by their first characters when that word cannot be listed
     # ("$100", "10x"), or searched everywhere when not even that is possible ("\\w+coin").
-    path = tmp_path / "spam.yaml"
-    path.write_text(
-        "threshold: 1.0\n"
-        "phrases:\n"
-        "  promo-phrase:\n"
-        "    - {pattern: '[$€£] ?\\d+ off', weight: 0.3, label: money off}\n"
-        "    - {pattern: '\\d+x (?:more|faster)', weight: 0.3, label: times more}\n"
-        "    - {pattern: '\\w+coin', weight: 0.3, label: coin}\n"
-        "    - {pattern: 'k[^.]{0,5}sale', weight: 0.3, label: k sale}\n"
-        "    - {pattern: 'miracle', weight: 0.3, label: miracle}\n",
-        encoding="utf-8",
+    scanner = phrase_scanner(
+        tmp_path, "promo-phrase",
+        "{pattern: '[$€£] ?\\d+ off', weight: 0.3, label: money off}",
+        "{pattern: '\\d+x (?:more|faster)', weight: 0.3, label: times more}",
+        "{pattern: '\\w+coin', weight: 0.3, label: coin}",
+        "{pattern: 'k[^.]{0,5}sale', weight: 0.3, label: k sale}",
+        "{pattern: 'miracle', weight: 0.3, label: miracle}",
     )
-    scanner = Scanner(SpamRules.load(path))
     v = scan_alone(scanner, "Get $20 off, 10x faster, buy dogecoin, k for sale, a miracle!")
     assert sorted(r.detail for r in v.reasons) == [
         'coin: "dogecoin"',
@@ -625,17 +628,12 @@ def test_any_pattern_shape_is_found_where_a_word_starts(tmp_path: Path) -> None:
 
 
 def test_rules_in_other_alphabets_match_whole_words(tmp_path: Path) -> None:
-    path = tmp_path / "spam.yaml"
-    path.write_text(
-        "threshold: 1.0\n"
-        "phrases:\n"
-        "  drug-sale:\n"
-        "    - {pattern: 'без рецепта', weight: 0.7, label: без рецепта}\n"
-        "    - {pattern: '(?:тг|телеграм)\\w*', weight: 0.3, label: телеграм}\n"
-        "    - {pattern: 'χωρίς συνταγή', weight: 0.6, label: χωρίς συνταγή}\n",
-        encoding="utf-8",
+    scanner = phrase_scanner(
+        tmp_path, "drug-sale",
+        "{pattern: 'без рецепта', weight: 0.7, label: без рецепта}",
+        "{pattern: '(?:тг|телеграм)\\w*', weight: 0.3, label: телеграм}",
+        "{pattern: 'χωρίς συνταγή', weight: 0.6, label: χωρίς συνταγή}",
     )
-    scanner = Scanner(SpamRules.load(path))
     v = scan_alone(scanner, "Кетамин без рецепта, доставка. Пишите в телеграм")
     assert v.flagged and sorted(r.detail for r in v.reasons) == ['без рецепта: "без рецепта"',
                                                                  'телеграм: "телеграм"']
@@ -645,16 +643,11 @@ def test_rules_in_other_alphabets_match_whole_words(tmp_path: Path) -> None:
 
 
 def test_rules_in_scripts_without_spaces_match_inside_runs_of_letters(tmp_path: Path) -> None:
-    path = tmp_path / "spam.yaml"
-    path.write_text(
-        "threshold: 1.0\n"
-        "phrases:\n"
-        "  drug-sale:\n"
-        "    - {pattern: '无需处方|処方箋(?:不要|なし)', weight: 0.6, label: no prescription}\n"
-        "    - {pattern: '(?:텔레그램|微信|telegram)', weight: 0.5, label: messenger}\n",
-        encoding="utf-8",
+    scanner = phrase_scanner(
+        tmp_path, "drug-sale",
+        "{pattern: '无需处方|処方箋(?:不要|なし)', weight: 0.6, label: no prescription}",
+        "{pattern: '(?:텔레그램|微信|telegram)', weight: 0.5, label: messenger}",
     )
-    scanner = Scanner(SpamRules.load(path))
     assert rules_of(scan_alone(scanner, "氯胺酮现货，无需处方，加微信购买")) == {"drug-sale"}
     v = scan_alone(scanner, "케타민 판매합니다 텔레그램으로 연락주세요")  # a particle attached to the name
     assert [r.detail for r in v.reasons if r.rule == "drug-sale"] == ['messenger: "텔레그램"']
