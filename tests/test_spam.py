@@ -140,6 +140,16 @@ def test_normalise_folds_other_alphabets_only_where_they_disguise_latin(raw: str
     assert ("look-alike letters" in disguise_names(disguise)) is disguised
 
 
+@pytest.mark.parametrize("text", [
+    "هزینه\u200cی هر جلسه تزریق چقدره؟",  # Persian spells with the zero-width non-joiner
+    "👨\u200d👩\u200d👧 family day, no migraine",  # emoji joined by ZWJ
+    "fi 7ad hena et7assan? wa7da sa7by 2alet",  # Arabic chat alphabet: 7 is a letter there
+    '"Ой у лузі червона калина" is what I sing when my head hurts',
+])
+def test_members_own_writing_systems_are_not_disguise(text: str) -> None:
+    assert normalise_with_disguise(text, 1000)[1] == 0
+
+
 def test_normalise_is_idempotent_on_its_own_output() -> None:
     for raw in ("Ｋ3tam1ne ｆｏｒ sаle", "c a l l  m e", "site dot com", "Migräne 10mg"):
         once = normalise(raw)

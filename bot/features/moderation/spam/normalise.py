@@ -47,7 +47,12 @@ _LATIN = re.compile("[a-zA-Z]")
 _INVISIBLE = "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0"
 _PADDING = re.compile(f"[{_INVISIBLE}\\s]{{2,}}")
 _HARD_CAP_FACTOR = 50
-_HIDDEN = re.compile(f"[{_INVISIBLE}](?<=[^\\W\\d_].)[{_INVISIBLE}]*[^\\W\\d_]")
+# The joiners (ZWNJ, ZWJ) are part of Persian, Urdu and Indic spelling (هزینه‌ی) and of emoji sequences: between
+# Latin letters only they hide a word; every other invisible character does between letters of any script.
+_JOINERS = "\u200c\u200d"
+_NOT_JOINER = _INVISIBLE.replace("\u200b-\u200f", "\u200b\u200e\u200f")
+_HIDDEN = re.compile(f"[{_NOT_JOINER}](?<=[^\\W\\d_].)[{_INVISIBLE}]*[^\\W\\d_]"
+                     f"|[{_JOINERS}](?<=[a-zA-Z].)[{_INVISIBLE}]*[a-zA-Z]")
 _STYLED = re.compile("[\U0001d400-\U0001d7ff\uff21-\uff3a\uff41-\uff5a\U0001f130-\U0001f189\u24b6-\u24e9]")
 
 
@@ -218,7 +223,7 @@ def _fold_lookalikes(text: str) -> tuple[str, bool]:
             latin += 1
         elif not word.isascii():
             letters = {c for c in word if not c.isdigit()}
-            if letters and letters <= _LOOKALIKE_LETTERS:
+            if len(letters) > 1 and letters <= _LOOKALIKE_LETTERS:  # "у" and "а" alone are words (in, and)
                 pure.append(word)
             else:
                 native += 1
@@ -284,8 +289,10 @@ def _unleet(m: re.Match[str], counter: list[int]) -> str:
     lead = ""
     if tok[0] == "@":  # a mention keeps its @
         lead, tok = "@", tok[1:]
-    if not any(c.isalpha() for c in tok) or any(c in "2689" for c in tok):
-        return lead + tok  # numbers, prices, model numbers with digits that are never letters
+    if not any(c.isalpha() for c in tok) or any(c in "26789" for c in tok):
+        # numbers, prices, model numbers with digits that are never letters; 7 is rarely a "t" but is Arabic
+        # chat's ح ("wa7da", "7ad"), so a word with it is left alone
+        return lead + tok
     if len(tok) == 2 and tok[0].isalpha() and tok[1] == "0":  # "n0", "t0"
         counter[0] += 1
         return lead + tok[0] + "o"
