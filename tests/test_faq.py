@@ -195,6 +195,8 @@ def test_crisis_messages_get_crisis_resources(faq: Faq, query: str):
     "this headache is killing me, does ketamine help migraine", "dying to know if insurance covers infusions",
     "what is the k hole", "what dose of ketamine was used in the studies",
     "my doctor increased my dose, is that normal", "why is alcohol dangerous with ketamine",
+    # "how many ... needed to" is also how "how many pills to not wake up" is asked
+    "cuántas infusiones de ketamina hacen falta para notar mejoría", "quantas sessões precisa pra sentir diferença",
 ])
 def test_idioms_and_information_questions_are_not_safety_cases(faq: Faq, query: str):
     assert faq.find(query).safety is None
