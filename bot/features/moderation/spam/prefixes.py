@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-__all__ = ["MIN_STEM", "first_words", "first_words_and_stems", "prefixes"]
+__all__ = ["first_words_and_stems", "prefixes"]
 
 _MAX_WORD = 30  # a first word longer than this is not listed
-MIN_STEM = 3  # a shorter open-ended Latin start would select too many words (other scripts: any length)
+_MIN_STEM = 3  # a shorter open-ended Latin start would select too many words (other scripts: any length)
 _MAX_PREFIXES = 5000
 _STOP = "\0"  # the string cannot grow: what follows it is not listable
 _END = "\1"  # (first-word mode) the word ended here: a non-word character follows
@@ -19,12 +19,6 @@ class _Enum(NamedTuple):
     n: int  # stop growing strings at this length
     words: bool  # first-word mode: a non-word character ends the string
     sre: Any  # the stdlib's regex parser module
-
-
-def first_words(pattern: str) -> frozenset[str] | None:
-    """Every first word (run of \\w) that a match of the pattern starts with; None if that is not listable."""
-    found = first_words_and_stems(pattern)
-    return None if found is None or found[1] else found[0]
 
 
 def first_words_and_stems(pattern: str) -> tuple[frozenset[str], frozenset[str]] | None:
@@ -38,7 +32,7 @@ def first_words_and_stems(pattern: str) -> tuple[frozenset[str], frozenset[str]]
     for s in found:
         if s.endswith(_END):
             s = s[:-1]
-        elif s.endswith(_STOP) and (len(s) > MIN_STEM or (len(s) > 1 and not s.isascii())):
+        elif s.endswith(_STOP) and (len(s) > _MIN_STEM or (len(s) > 1 and not s.isascii())):
             stems.add(s[:-1])
             continue
         elif s.endswith(_STOP) or len(s) > _MAX_WORD:
