@@ -615,8 +615,8 @@ def phrase_scanner(tmp_path: Path, group: str, *items: str) -> Scanner:
 
 
 def test_any_pattern_shape_is_found_where_a_word_starts(tmp_path: Path) -> None:
-    # Patterns are indexed by their first word, by their first characters when that word cannot be listed
-    # ("$100", "10x"), or searched everywhere when not even that is possible ("\\w+coin").
+    # Patterns are filed by their first word or its stem ("k[^.]..."), by their first characters when that word
+    # cannot be listed ("$100", "10x"), or searched everywhere when not even that is possible ("\\w+coin").
     scanner = phrase_scanner(
         tmp_path, "promo-phrase",
         "{pattern: '[$€£] ?\\d+ off', weight: 0.3, label: money off}",
