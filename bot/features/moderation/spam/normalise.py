@@ -217,14 +217,14 @@ def _fold_lookalikes(text: str) -> tuple[str, bool]:
     Russian into a mixture that no rule written in Russian matched.
     """
     latin = native = 0
-    pure: list[str] = []
+    pure: set[str] = set()
     for word in _WORD.findall(text):
         if _LATIN.search(word):
             latin += 1
         elif not word.isascii():
             letters = {c for c in word if not c.isdigit()}
             if len(letters) > 1 and letters <= _LOOKALIKE_LETTERS:  # "у" and "а" alone are words (in, and)
-                pure.append(word)
+                pure.add(word)
             else:
                 native += 1
     fold_pure = bool(pure) and latin > native
