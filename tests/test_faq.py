@@ -786,16 +786,15 @@ def test_a_question_leaning_towards_misuse_needs_a_surer_answer(faq: Faq, monkey
     when the match is as sure as the word ranking alone must be; ordinary questions keep the lower bar."""
     import bot.features.faq.feature as feature
 
-    questions = ["how long does one round of infusions keep working", "anyone know how many sessions people need",
-                 "are the effects permanent", "is the nasal one as strong", "how many hours is a session",
-                 "do lozenges work as well as the drip", "how often do people go back for more",
-                 "does it help with the depression side of things", "what's the catch with it",
-                 "what are the odds it works"]
+    # Questions cut to their first three words ("how long does", "can ketamine cause") are the vague kind whose
+    # answers fall on either side of the words-only bar; which ones do depends on the shipped weights, so the test
+    # finds them rather than naming them.
+    questions = sorted({" ".join(q.split()[:3]) for e in faq.kb.entries for q in e.questions})
     monkeypatch.setattr(feature, "shared_risk_model", lambda: Reading())
     calm = {q: faq.find(q) for q in questions}
     unsure = [q for q, a in calm.items() if a.entry is not None and a.confidence < feature.WORDS_ONLY_CONFIDENCE]
     sure = [q for q, a in calm.items() if a.entry is not None and a.confidence >= feature.WORDS_ONLY_CONFIDENCE]
-    assert unsure and sure, calm
+    assert len(unsure) >= 3 and len(sure) >= 3
     monkeypatch.setattr(feature, "shared_risk_model", lambda: Reading(unsafe=feature.LEANING_UNSAFE))
     for q in unsure:
         answer = faq.find(q)

@@ -24,6 +24,27 @@ def test_features_are_stable_and_bounded():
     assert len(f.indices("")) == 0
 
 
+def test_languages_without_spaces_are_read_in_short_character_runs():
+    """Chinese, Japanese, Thai and Korean get 1-3 character n-grams of their own; other text reads as before."""
+    plain = Featuriser(char_sizes=(4, 5), word_sizes=(1, 2))
+    dense = Featuriser(char_sizes=(4, 5), word_sizes=(1, 2), dense_sizes=(1, 2, 3))
+    for latin in ("can ketamine help a daily migraine", "¿la ketamina ayuda con la migraña?"):
+        assert list(dense.indices(latin)) == list(plain.indices(latin))
+    assert set(plain.indices("头疼死了")) < set(dense.indices("头疼死了"))
+    # the digest changes with them, so weights trained without them are noticed as stale
+    assert shipped.digest({}, plain, {}) != shipped.digest({}, dense, {})
+
+
+def test_crisis_in_languages_without_spaces_is_told_from_their_pain_idioms():
+    """Wordings no phrase list has: the model reads them from its short character n-grams."""
+    model = risk.shared_risk_model()
+    for plea in ("我真的撑不下去了，想结束这一切", "もう限界、全部終わらせたい",
+                 "더 이상 버틸 수가 없어, 다 끝내고 싶어"):
+        assert model.assess(plea).is_crisis, plea
+    for idiom in ("头疼死了，明天还要上班", "頭痛で死にそう、仕事休みたい", "머리 아파 죽겠다 진짜", "ปวดหัวจะตายแล้ว"):
+        assert not model.assess(idiom).is_crisis, idiom
+
+
 def test_clear_cases_read_the_way_a_person_would():
     model = risk.shared_risk_model()
     assert model.assess("i have pills saved up and wrote goodbye letters to my kids").is_crisis

@@ -22,8 +22,10 @@ Rows = Sequence[tuple[str, bool]]
 
 
 def digest(named_rows: dict[str, Rows], featuriser: Featuriser, settings: dict[str, float]) -> str:
+    # dense_sizes joins only when set, so weights trained before it existed keep their digest.
+    dense = [featuriser.dense_sizes] if featuriser.dense_sizes else []
     payload = json.dumps([sorted((k, list(v)) for k, v in named_rows.items()), featuriser.char_sizes,
-                          featuriser.word_sizes, sorted(settings.items())], ensure_ascii=False)
+                          featuriser.word_sizes, sorted(settings.items()), *dense], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
