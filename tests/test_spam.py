@@ -174,6 +174,23 @@ def test_a_rules_post_naming_what_spam_does_is_not_spam(scanner: Scanner) -> Non
     assert scan_alone(scanner, pitch).flagged
 
 
+@pytest.mark.parametrize("text", [
+    "📌 REGOLE: niente vendite, niente codici sconto o link di affiliazione.",
+    "📌 ZASADY: zakaz sprzedaży, reklamy i kodów rabatowych.",
+    "Regeln: keine Werbung, keine Rabattcodes, keine Verkäufe.",
+    "Normas: prohibido vender, nada de códigos de descuento.",
+    "is this a scam? it says ketamine no prescription needed",
+    "Un tipo puso que vende ketamina sin receta por wasap, ¿esto es real?",
+    "ist das Betrug? jemand bietet Ketamin ohne Rezept an",
+    "这是骗子吗？有人说卖氯胺酮不要处方",
+])
+def test_rules_posts_and_questions_about_a_scam_count_against_it_in_several_languages(
+        scanner: Scanner, text: str) -> None:
+    """The moderators' rules and members asking whether something is a scam name what spam says."""
+    v = scan_alone(scanner, text)
+    assert any(r.rule == "warning-context" and r.weight < 0 for r in v.reasons), v.reasons
+
+
 def test_a_single_weak_phrase_never_flags(scanner: Scanner) -> None:
     for text in (
         "No side effects for me so far on Emgality, just a sore arm.",
