@@ -191,6 +191,16 @@ def test_rules_posts_and_questions_about_a_scam_count_against_it_in_several_lang
     assert any(r.rule == "warning-context" and r.weight < 0 for r in v.reasons), v.reasons
 
 
+def test_a_dating_bot_is_flagged_but_a_lonely_member_is_not(scanner: Scanner) -> None:
+    bot = "hey handsome 😘 so bored and lonely tonight... my private pics are here, add me on telegram @mila_x22"
+    v = scan_alone(scanner, bot)
+    assert v.flagged and "dating-bot" in rules_of(v)
+    for member in ("I'm 24 and so lonely since the migraines took my job, anyone else?",
+                   "lol hi babe, bring me water and dim the lights please",
+                   "chronic illness is lonely. alone at home tonight again with an ice pack"):
+        assert not scan_alone(scanner, member).flagged, member
+
+
 def test_a_single_weak_phrase_never_flags(scanner: Scanner) -> None:
     for text in (
         "No side effects for me so far on Emgality, just a sore arm.",
